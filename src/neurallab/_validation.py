@@ -1,0 +1,105 @@
+"""Checks at the public boundary: shapes, dtypes, NaN/inf, empty data, labels.
+
+Each function returns a clean array (C-contiguous, the requested float dtype) or
+raises an :class:`~neurallab.errors.InputError` / :class:`InputTypeError` whose
+message names the argument, what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError, InputTypeError
+
+
+def as_float_array(
+    value, name: str, dtype, *, ndim: int | None = 2, allow_1d: bool = False
+) -> np.ndarray:
+    """Convert ``value`` to a finite, non-empty float array of ``dtype``."""
+    if isinstance(value, (str, bytes)):
+        raise InputTypeError(f"{name} must be a numeric array, got a string {value[:40]!r}")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists etc.
+        raise InputError(f"{name} could not be read as an array ({exc}); pass a "
+                         "rectangular list or a NumPy array of numbers") from exc
+    if arr.dtype.kind not in "biuf":
+        raise InputTypeError(
+            f"{name} must hold numbers, got dtype {arr.dtype} "
+            f"(strings or objects?); convert it with np.asarray({name}, dtype=float) "
+            "after removing non-numeric entries"
+        )
+    if allow_1d and arr.ndim == 1 and ndim == 2:
+        arr = arr.reshape(-1, 1)
+    if ndim is not None and arr.ndim != ndim:
+        hint = ""
+        if ndim == 2 and arr.ndim == 1:
+            hint = (" — for one feature use X.reshape(-1, 1), "
+                    "for one sample X.reshape(1, -1)")
+        raise InputError(f"{name} must be {ndim}-D, got shape {arr.shape}{hint}")
+    if arr.size == 0:
+        raise InputError(f"{name} is empty (shape {arr.shape}); pass at least one sample")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise InputError(
+            f"{name} contains NaN or infinite values (first at index {tuple(bad.tolist())}); "
+            "remove or impute them before training or predicting"
+        )
+    return arr
+
+
+def check_n_features(X: np.ndarray, n_inputs: int, name: str = "X") -> None:
+    if X.shape[1] != n_inputs:
+        raise InputError(
+            f"{name} has {X.shape[1]} columns but the network takes {n_inputs} inputs; "
+            f"pass data of shape (n_samples, {n_inputs})"
+        )
+
+
+def check_same_rows(X: np.ndarray, y: np.ndarray, xname: str = "X", yname: str = "y") -> None:
+    if X.shape[0] != y.shape[0]:
+        raise InputError(
+            f"{xname} has {X.shape[0]} rows but {yname} has {y.shape[0]}; "
+            "they must describe the same samples, one row each"
+        )
+
+
+def as_targets(y, name: str, n_outputs: int, dtype, *, classification: bool) -> np.ndarray:
+    """Targets as a float 2-D array ``(n, n_outputs)``.
+
+    For classification losses integer labels of shape ``(n,)`` are one-hot encoded;
+    labels outside ``0 .. n_outputs - 1`` are an error. A 1-D float ``y`` for a
+    single-output network is reshaped to ``(n, 1)``.
+    """
+    arr = np.asarray(y) if not isinstance(y, (str, bytes)) else y
+    if isinstance(arr, np.ndarray) and arr.ndim == 1 and classification and arr.size:
+        if arr.dtype.kind not in "biuf":
+            raise InputTypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+        if n_outputs == 1:
+            return as_float_array(arr, name, dtype, allow_1d=True)
+        if arr.dtype.kind == "f":
+            if not np.isfinite(arr).all() or not np.all(arr == np.round(arr)):
+                raise InputError(
+                    f"{name} is 1-D, so it must hold integer class labels 0..{n_outputs - 1}; "
+                    "found non-integer values"
+                )
+        labels = arr.astype(np.int64)
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= n_outputs:
+            raise InputError(
+                f"{name} holds class labels from {lo} to {hi}, but the network has "
+                f"{n_outputs} outputs, so labels must lie in 0..{n_outputs - 1}; "
+                "build the network with as many outputs as classes"
+            )
+        onehot = np.zeros((labels.shape[0], n_outputs), dtype=dtype)
+        onehot[np.arange(labels.shape[0]), labels] = 1
+        return onehot
+    out = as_float_array(arr, name, dtype, allow_1d=(n_outputs == 1))
+    if out.shape[1] != n_outputs:
+        raise InputError(
+            f"{name} has {out.shape[1]} columns but the network has {n_outputs} outputs; "
+            f"pass targets of shape (n_samples, {n_outputs})"
+            + (" or integer labels of shape (n_samples,)" if classification else "")
+        )
+    return out

@@ -1,0 +1,195 @@
+"""Activation functions and their derivatives, looked up by name.
+
+Each activation is a small object with two methods that read like the math:
+
+* ``forward(z)``  returns ``a = f(z)``;
+* ``backward(z, a, grad_a)`` returns ``grad_z = grad_a * f'(z)`` (for softmax,
+  the Jacobian-vector product, since its outputs are coupled).
+
+``backward`` receives both ``z`` and ``a`` because the cheapest form of the
+derivative differs per function: the sigmoid's is ``a * (1 - a)``, the tanh's is
+``1 - a**2``, ReLU's only needs the sign of ``z``. Nothing is stored between the
+two calls: the caller keeps ``z`` and ``a`` (the network's cache).
+
+The module-level functions ``sigmoid`` and ``sigmoid_prime`` are the tutorial's
+``f`` and ``f'`` and work on scalars, vectors and matrices alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Activation",
+    "ACTIVATIONS",
+    "get_activation",
+    "sigmoid",
+    "sigmoid_prime",
+]
+
+
+def sigmoid(z):
+    """The logistic function ``1 / (1 + e^{-z})`` on a scalar or array.
+
+    Computed through ``exp(-|z|)``, which lies in (0, 1], so it never overflows
+    for large ``|z|`` of either sign.
+    """
+    z = np.asarray(z)
+    out = np.empty_like(z, dtype=np.result_type(z.dtype, np.float32))
+    _sigmoid_into(z, out)
+    return out[()] if out.ndim == 0 else out
+
+
+def sigmoid_prime(z):
+    """Derivative of the sigmoid, ``e^{-z} / (1 + e^{-z})^2``, on a scalar or array."""
+    s = sigmoid(z)
+    return s * (1.0 - s)
+
+
+def _sigmoid_into(z: np.ndarray, out: np.ndarray) -> np.ndarray:
+    # exp(-|z|) lies in (0, 1]: no overflow for either sign of z.
+    e = np.exp(-np.abs(z))
+    np.add(e, 1.0, out=out)
+    np.reciprocal(out, out=out)  # 1 / (1 + e^{-|z|}) = sigmoid(|z|)
+    neg = z < 0
+    # sigmoid(-|z|) = e^{-|z|} / (1 + e^{-|z|}) = e * sigmoid(|z|)
+    np.multiply(e, out, out=out, where=neg)
+    return out
+
+
+@dataclass(frozen=True)
+class Activation:
+    """Base class: an element-wise activation ``a = f(z)``."""
+
+    name: str = "activation"
+
+    def forward(self, z: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray) -> np.ndarray:
+        """Return ``dJ/dz`` given ``dJ/da`` (element-wise: ``grad_a * f'(z)``)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    #: True when the outputs are coupled (softmax): ``backward`` is not element-wise.
+    coupled = False
+    #: True when the output lies in (0, 1), so it can feed a cross-entropy.
+    probabilistic = False
+
+
+@dataclass(frozen=True)
+class Sigmoid(Activation):
+    name: str = "sigmoid"
+    probabilistic = True
+
+    def forward(self, z):
+        return _sigmoid_into(z, np.empty_like(z))
+
+    def backward(self, z, a, grad_a):
+        # f'(z) = a (1 - a)
+        return grad_a * a * (1.0 - a)
+
+
+@dataclass(frozen=True)
+class Tanh(Activation):
+    name: str = "tanh"
+
+    def forward(self, z):
+        return np.tanh(z)
+
+    def backward(self, z, a, grad_a):
+        # f'(z) = 1 - a^2
+        return grad_a * (1.0 - a * a)
+
+
+@dataclass(frozen=True)
+class ReLU(Activation):
+    name: str = "relu"
+
+    def forward(self, z):
+        return np.maximum(z, 0, dtype=z.dtype)
+
+    def backward(self, z, a, grad_a):
+        # f'(z) = 1 where z > 0, else 0
+        return grad_a * (z > 0)
+
+
+@dataclass(frozen=True)
+class LeakyReLU(Activation):
+    name: str = "leaky_relu"
+    alpha: float = 0.01
+
+    def forward(self, z):
+        return np.where(z > 0, z, z * self.alpha).astype(z.dtype, copy=False)
+
+    def backward(self, z, a, grad_a):
+        # f'(z) = 1 where z > 0, else alpha
+        return grad_a * np.where(z > 0, 1.0, self.alpha).astype(z.dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class Identity(Activation):
+    name: str = "identity"
+
+    def forward(self, z):
+        return z.copy()
+
+    def backward(self, z, a, grad_a):
+        return grad_a
+
+
+@dataclass(frozen=True)
+class Softmax(Activation):
+    """Row-wise softmax: ``a_ij = e^{z_ij} / sum_k e^{z_ik}`` (output layer only)."""
+
+    name: str = "softmax"
+    coupled = True
+    probabilistic = True
+
+    def forward(self, z):
+        a = z - z.max(axis=1, keepdims=True)  # shift: exp never overflows
+        np.exp(a, out=a)
+        a /= a.sum(axis=1, keepdims=True)
+        return a
+
+    def backward(self, z, a, grad_a):
+        # Jacobian-vector product: dJ/dz_i = a_i (g_i - sum_k g_k a_k)
+        return a * (grad_a - (grad_a * a).sum(axis=1, keepdims=True))
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "sigmoid": Sigmoid(),
+    "tanh": Tanh(),
+    "relu": ReLU(),
+    "leaky_relu": LeakyReLU(),
+    "identity": Identity(),
+    "softmax": Softmax(),
+}
+#: activations that may be used on hidden layers (softmax couples units: output only)
+HIDDEN_ACTIVATIONS = tuple(k for k in ACTIVATIONS if k != "softmax")
+
+
+def get_activation(name: str | Activation, *, hidden: bool = False) -> Activation:
+    """Look an activation up by name.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown (the message lists the valid names), or if
+        ``hidden=True`` and the activation can only be used on the output layer.
+    """
+    if isinstance(name, Activation):
+        act = name
+    else:
+        if not isinstance(name, str) or name not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}"
+            )
+        act = ACTIVATIONS[name]
+    if hidden and act.coupled:
+        raise ValueError(
+            f"activation {act.name!r} can only be used on the output layer; "
+            f"for hidden layers choose one of {', '.join(HIDDEN_ACTIVATIONS)}"
+        )
+    return act

@@ -1,0 +1,85 @@
+"""The ``neurallab`` command (also ``python -m neurallab``).
+
+Each sub-command lives in its own module under :mod:`neurallab.commands` and
+registers itself through ``register(subparsers)``; this module only builds the
+parser and turns errors into one clear line (a traceback only with ``--debug``)
+and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+#: modules that contribute sub-commands, in the order ``--help`` lists them
+COMMAND_MODULES = (
+    "neurallab.commands.tutorial",
+    "neurallab.commands.train",
+    "neurallab.commands.images",
+    "neurallab.commands.export",
+    "neurallab.commands.serve",
+)
+
+EPILOG = """examples:
+  neurallab tutorial                       walk through chapters 1-7, write a report
+  neurallab train data.csv --target score --out model.safetensors
+  neurallab predict model.safetensors --values 8,3
+  neurallab gradcheck
+"""
+
+
+class CLIError(Exception):
+    """An error to print as one line (exit code 2 unless ``code`` says otherwise)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurallab",
+        description="Neural networks from first principles: train, check, explain, serve.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"neurallab {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback when something fails")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that command is not part of this build
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("neurallab: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one clear line unless --debug
+        if args.debug:
+            raise
+        code = exc.code if isinstance(exc, CLIError) else 1
+        print(f"neurallab {args.command}: error: {exc}", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

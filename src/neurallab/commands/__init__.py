@@ -1,0 +1,1 @@
+"""Sub-commands of ``neurallab``; each module defines ``register(subparsers)``."""

@@ -1,0 +1,162 @@
+"""Save and load models: one ``.safetensors`` file, no pickle.
+
+The file holds the per-layer tensors under the names a ``torch.nn.Sequential`` of
+``Linear`` layers and activations would give them — layer ``l`` (0-based) is
+module ``2·l``, so its tensors are ``"{2l}.weight"`` (shape ``(n_out, n_in)``, the
+transpose of our ``W[l]``) and ``"{2l}.bias"`` — so that
+``safetensors.torch.load_file(path)`` loads straight into the ``state_dict`` of
+:func:`neurallab.interop.to_torch`'s module. The metadata holds:
+
+* ``format``: ``"neurallab"`` (a file without it is not ours);
+* ``format_version``: an integer; a newer version than this code knows is refused;
+* ``config``: the JSON of :meth:`Network.config` (architecture, activations, loss,
+  scalers, class names, dtype, preprocessing);
+* ``sha256``: a digest of the config and every tensor's bytes, so a tampered file
+  is caught instead of silently predicting nonsense.
+
+Loading a safetensors file cannot execute code, unlike a pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelFileError
+
+__all__ = ["save", "load", "FORMAT_VERSION", "tensor_names"]
+
+FORMAT_VERSION = 1
+MAGIC = "neurallab"
+
+
+def tensor_names(layer: int) -> tuple[str, str]:
+    """The file's (and ``to_torch``'s ``state_dict``) names of layer ``layer``'s tensors."""
+    return f"{2 * layer}.weight", f"{2 * layer}.bias"
+
+
+def _digest(config_json: str, tensors: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256(config_json.encode())
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(tensors[name]).tobytes())
+    return h.hexdigest()
+
+
+def _tensors(net) -> dict[str, np.ndarray]:
+    out = {}
+    for l, (W, b) in enumerate(zip(net.W, net.b, strict=True)):
+        wname, bname = tensor_names(l)
+        out[wname] = np.ascontiguousarray(W.T)
+        if b is not None:
+            out[bname] = np.ascontiguousarray(b)
+    return out
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename: never half-written."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise ModelFileError(f"cannot save to {path}: folder {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save(net, path) -> None:
+    """Write ``net`` to ``path`` (``.safetensors``) atomically."""
+    from safetensors.numpy import save as st_save
+
+    config_json = json.dumps(net.config(), sort_keys=True)
+    tensors = _tensors(net)
+    metadata = {
+        "format": MAGIC,
+        "format_version": str(FORMAT_VERSION),
+        "config": config_json,
+        "sha256": _digest(config_json, tensors),
+    }
+    atomic_write_bytes(path, st_save(tensors, metadata=metadata))
+
+
+def load(path):
+    """Read a model written by :func:`save`.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, truncated, not a safetensors file, not a neurallab
+        model, written by a newer format version, or its contents do not match its
+        checksum.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as st_load
+
+    from .network import Network
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist")
+    data = path.read_bytes()
+    try:
+        tensors = st_load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + header_len])
+    except (SafetensorError, ValueError, UnicodeDecodeError, OverflowError) as exc:
+        raise ModelFileError(
+            f"{path} is not a readable .safetensors model (truncated or a different kind "
+            f"of file: {exc}); save models with Network.save"
+        ) from exc
+    meta = header.get("__metadata__") or {}
+    if meta.get("format") != MAGIC:
+        raise ModelFileError(
+            f"{path} is a safetensors file but not a neurallab model (no 'format: "
+            f"{MAGIC}' in its metadata); to bring in PyTorch weights use "
+            "neurallab.interop.from_torch"
+        )
+    try:
+        version = int(meta.get("format_version", ""))
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: unreadable format_version "
+                             f"{meta.get('format_version')!r}") from exc
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} was written by a newer neurallab (format version {version}; this "
+            f"version reads up to {FORMAT_VERSION}); upgrade neurallab to load it"
+        )
+    config_json = meta.get("config", "")
+    if _digest(config_json, tensors) != meta.get("sha256"):
+        raise ModelFileError(
+            f"{path} has been modified or corrupted: its contents do not match the "
+            "checksum stored when it was saved; re-save or re-train the model"
+        )
+    try:
+        config = json.loads(config_json)
+        net = Network.from_config(config)
+    except Exception as exc:
+        raise ModelFileError(f"{path}: the model configuration is invalid ({exc})") from exc
+    for l, (W, b) in enumerate(zip(net.W, net.b, strict=True)):
+        wname, bname = tensor_names(l)
+        if wname not in tensors or tensors[wname].shape != W.T.shape:
+            raise ModelFileError(f"{path}: tensor {wname} is missing or has the wrong shape")
+        W[...] = tensors[wname].T
+        if b is not None:
+            if bname not in tensors or tensors[bname].shape != b.shape:
+                raise ModelFileError(f"{path}: tensor {bname} is missing or has the wrong shape")
+            b[...] = tensors[bname]
+    return net

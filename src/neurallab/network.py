@@ -1,0 +1,638 @@
+"""The network: one flat parameter vector, forward and backward propagation.
+
+Why one flat vector: every optimizer, from SciPy's BFGS to Adam, and gradient
+checking all think of the network as a function of one vector θ. So ``params`` is
+the only storage; each layer's weight matrix ``W[l]`` (n_in, n_out) and bias
+``b[l]`` (n_out,) are reshaped *views* into it, and gradients use the same layout.
+Nothing is ever copied between "the weights" and "the vector" — there is only one.
+
+Layout, layer by layer: ``W[0]`` row-major, then ``b[0]`` (if ``bias``), then
+``W[1]``, ``b[1]``, ... ``offsets`` records where each block starts.
+
+Forward, for layer ``l`` (the tutorial's names: ``z2 = X·W1``, ``a2 = f(z2)``)::
+
+    z[l] = a[l-1] @ W[l] + b[l]
+    a[l] = f(z[l])
+
+Backward (chapter 4), with ``delta`` the derivative of the cost by ``z``::
+
+    delta[L] = ∂J/∂z[L]                        (from the loss; ŷ − y when fused)
+    ∂J/∂W[l] = a[l-1]ᵀ @ delta[l]
+    ∂J/∂b[l] = Σ_samples delta[l]
+    delta[l-1] = (delta[l] @ W[l]ᵀ) ⊙ f'(z[l-1])
+
+``forward(..., return_cache=True)`` hands back everything ``backward`` needs; the
+network itself keeps no state between the two calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import as_float_array, as_targets, check_n_features, check_same_rows
+from .activations import get_activation
+from .errors import InputError, InputTypeError
+from .losses import Loss, get_loss
+from .preprocessing import Scaler, get_scaler
+
+__all__ = ["Network", "Cache"]
+
+INITIALIZERS = ("normal", "xavier", "he")
+DTYPES = ("float64", "float32")
+#: rows per chunk when predicting on large inputs (bounds memory, keeps BLAS busy)
+PREDICT_CHUNK = 16384
+
+
+@dataclass
+class Cache:
+    """What the forward pass computed, kept by the caller for ``backward``.
+
+    ``inputs[l]`` is the input of layer ``l`` (``inputs[0]`` is X; with dropout it is
+    the *dropped-out* activation), ``z[l]`` its pre-activation, ``a[l]`` its
+    activation (before dropout), ``masks[l]`` the scaled dropout mask applied to
+    ``a[l]`` (or ``None``). ``a[-1]`` is ŷ.
+    """
+
+    inputs: list[np.ndarray]
+    z: list[np.ndarray]
+    a: list[np.ndarray]
+    masks: list[np.ndarray | None] = field(default_factory=list)
+
+    @property
+    def yhat(self) -> np.ndarray:
+        return self.a[-1]
+
+
+class Network:
+    """A fully connected feed-forward network whose parameters are one flat vector.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Units per layer, inputs first: ``[2, 3, 1]`` is the tutorial's network.
+    activation : str
+        Hidden-layer activation: one of ``sigmoid``, ``tanh``, ``relu``,
+        ``leaky_relu``, ``identity``.
+    output_activation : str, optional
+        Output activation (adds ``softmax``); defaults to ``activation``.
+    bias : bool
+        Whether layers have bias terms. ``bias=False`` reproduces the tutorial.
+    init : {"normal", "xavier", "he"}
+        ``normal``: standard normal weights, as in the tutorial; ``xavier``: Glorot
+        uniform, ``U(±sqrt(6 / (n_in + n_out)))``; ``he``: ``N(0, 2 / n_in)``.
+        Biases start at zero.
+    dtype : {"float64", "float32"}
+        float64 for exactness (tutorial, gradient checks), float32 for image work.
+    seed : int, optional
+        Seed of the initial weights (``numpy.random.default_rng(seed)``).
+    dropout : float or sequence of float
+        Inverted-dropout rate on each hidden layer's output during training
+        (one number for all hidden layers, or one per hidden layer).
+    input_scaler, output_scaler : str or Scaler, optional
+        ``"max"``, ``"minmax"``, ``"standard"`` or a :class:`~neurallab.preprocessing.Scaler`.
+        Fitted on the training data by ``fit`` and stored with the model, so that
+        ``predict`` takes and returns raw units.
+
+    Attributes
+    ----------
+    params : ndarray, shape (n_params,)
+        The flat parameter vector; ``W`` and ``b`` are views into it.
+    W : list of ndarray, shapes (n_in, n_out)
+    b : list of ndarray or None, shapes (n_out,)
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        activation: str = "sigmoid",
+        output_activation: str | None = None,
+        bias: bool = True,
+        init: str = "normal",
+        dtype: str = "float64",
+        seed: int | None = None,
+        *,
+        dropout: float | Sequence[float] = 0.0,
+        input_scaler: str | Scaler | None = None,
+        output_scaler: str | Scaler | None = None,
+    ):
+        self.layer_sizes = _check_layer_sizes(layer_sizes)
+        self.activation = get_activation(activation, hidden=True)
+        self.output_activation = get_activation(
+            activation if output_activation is None else output_activation
+        )
+        if not isinstance(bias, (bool, np.bool_)):
+            raise InputTypeError(f"bias must be True or False, got {bias!r}")
+        self.bias = bool(bias)
+        if init not in INITIALIZERS:
+            raise InputError(f"unknown init {init!r}; choose one of {', '.join(INITIALIZERS)}")
+        self.init = init
+        if str(dtype) not in DTYPES and np.dtype(dtype).name not in DTYPES:
+            raise InputError(f"unsupported dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+        self.dtype = np.dtype(dtype)
+        self.seed = seed
+        self.dropout = _check_dropout(dropout, len(self.layer_sizes) - 2)
+        self.input_scaler = get_scaler(input_scaler)
+        self.output_scaler = get_scaler(output_scaler)
+        #: name of the loss the network was trained with (decides what predict returns)
+        self.loss: str | None = None
+        #: class names for classifiers, in output order
+        self.class_names: list[str] | None = None
+        #: free-form JSON-able description saved with the model (e.g. image preprocessing)
+        self.meta: dict = {}
+        #: set to True by a callback to end ``fit`` after the current epoch/iteration
+        self.stop_training = False
+
+        self._build_layout()
+        self.initialize(seed)
+
+    # ------------------------------------------------------------------ layout
+    def _build_layout(self) -> None:
+        shapes = []
+        offset = 0
+        self.offsets: list[tuple[int, int | None]] = []
+        for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:], strict=True):
+            w_off = offset
+            offset += n_in * n_out
+            b_off = None
+            if self.bias:
+                b_off = offset
+                offset += n_out
+            self.offsets.append((w_off, b_off))
+            shapes.append((n_in, n_out))
+        self.n_params = offset
+        self.params = np.zeros(offset, dtype=self.dtype)
+        self.W, self.b = self._views(self.params)
+        # where the weight entries (not biases) lie: L2 applies to these only
+        self._weight_slices = [slice(w, w + n_in * n_out) for (w, _), (n_in, n_out)
+                               in zip(self.offsets, shapes, strict=True)]
+
+    def _views(self, flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """Per-layer views of a flat vector laid out like ``params``."""
+        Ws, bs = [], []
+        for (w_off, b_off), n_in, n_out in zip(
+            self.offsets, self.layer_sizes[:-1], self.layer_sizes[1:], strict=True
+        ):
+            Ws.append(flat[w_off:w_off + n_in * n_out].reshape(n_in, n_out))
+            bs.append(None if b_off is None else flat[b_off:b_off + n_out])
+        return Ws, bs
+
+    def initialize(self, seed: int | None = None) -> None:
+        """(Re)draw the initial weights from ``init`` with ``seed``; biases to zero.
+
+        Weights are drawn in float64 and then cast, so a float32 network starts
+        from the same numbers as its float64 twin.
+        """
+        rng = np.random.default_rng(seed)
+        for W, b in zip(self.W, self.b, strict=True):
+            n_in, n_out = W.shape
+            if self.init == "normal":
+                w = rng.standard_normal((n_in, n_out))
+            elif self.init == "xavier":
+                lim = np.sqrt(6.0 / (n_in + n_out))
+                w = rng.uniform(-lim, lim, (n_in, n_out))
+            else:  # he
+                w = rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
+            W[...] = w
+            if b is not None:
+                b[...] = 0
+
+    # ------------------------------------------------------------------ params
+    @property
+    def n_inputs(self) -> int:
+        return self.layer_sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layer_sizes[-1]
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers (the tutorial's network has 2)."""
+        return len(self.layer_sizes) - 1
+
+    def get_params(self) -> np.ndarray:
+        """A copy of the flat parameter vector."""
+        return self.params.copy()
+
+    def set_params(self, theta) -> None:
+        """Copy ``theta`` into the parameter buffer (the views stay valid)."""
+        theta = np.asarray(theta)
+        if theta.shape != (self.n_params,):
+            raise InputError(
+                f"theta must have shape ({self.n_params},) — this network has "
+                f"{self.n_params} parameters — got {theta.shape}"
+            )
+        if theta.dtype.kind not in "biuf":
+            raise InputTypeError(f"theta must be numeric, got dtype {theta.dtype}")
+        if not np.isfinite(theta).all():
+            raise InputError("theta contains NaN or infinite values")
+        self.params[...] = theta
+
+    def weights_view(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Views of the weight matrices inside any vector laid out like ``params``."""
+        return self._views(flat)[0]
+
+    def penalty(self, l2: float) -> float:
+        """``(λ/2)·Σ‖W‖²`` over the weight matrices (biases are not penalised)."""
+        if not l2:
+            return 0.0
+        return 0.5 * l2 * sum(float(np.vdot(self.params[s], self.params[s]))
+                              for s in self._weight_slices)
+
+    # ------------------------------------------------------------------ forward
+    def _check_X(self, X, name: str = "X") -> np.ndarray:
+        X = as_float_array(X, name, self.dtype)
+        check_n_features(X, self.n_inputs, name)
+        return X
+
+    def forward(self, X, *, return_cache: bool = False, training: bool = False,
+                rng: np.random.Generator | None = None):
+        """Propagate ``X`` (n_samples, n_inputs) through the network.
+
+        Works in the network's own (scaled) units; use :meth:`predict` for raw units.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_inputs)
+        return_cache : bool
+            Also return the :class:`Cache` that :meth:`backward` needs.
+        training : bool
+            Apply dropout (needs ``rng``); off by default and at prediction time.
+        rng : numpy.random.Generator, optional
+            Source of the dropout masks.
+
+        Returns
+        -------
+        yhat : ndarray, shape (n_samples, n_outputs)
+        cache : Cache, only if ``return_cache``
+        """
+        X = self._check_X(X)
+        cache = self._forward(X, rng if training else None)
+        return (cache.yhat, cache) if return_cache else cache.yhat
+
+    def _forward(self, X: np.ndarray, rng: np.random.Generator | None = None) -> Cache:
+        """Forward pass on validated input; dropout when ``rng`` is given."""
+        inputs, zs, acts, masks = [X], [], [], []
+        a = X
+        last = self.n_layers - 1
+        for l, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
+            z = a @ W
+            if b is not None:
+                z += b
+            f = self.output_activation if l == last else self.activation
+            a = f.forward(z)
+            zs.append(z)
+            acts.append(a)
+            mask = None
+            if l != last and rng is not None and self.dropout[l] > 0:
+                keep = 1.0 - self.dropout[l]
+                # inverted dropout: scale kept units by 1/keep so prediction needs no change
+                mask = (rng.random(a.shape, dtype=self.dtype) < keep).astype(self.dtype)
+                mask *= 1.0 / keep
+                a = a * mask
+            masks.append(mask)
+            if l != last:
+                inputs.append(a)
+        return Cache(inputs, zs, acts, masks)
+
+    def _forward_chunked(self, X: np.ndarray) -> np.ndarray:
+        if X.shape[0] <= PREDICT_CHUNK:
+            return self._forward(X).yhat
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        for s in range(0, X.shape[0], PREDICT_CHUNK):
+            out[s:s + PREDICT_CHUNK] = self._forward(X[s:s + PREDICT_CHUNK]).yhat
+        return out
+
+    # ------------------------------------------------------------------ backward
+    def backward(self, cache: Cache, y, loss: str | Loss = "sse", l2: float = 0.0,
+                 normalize: bool = False) -> np.ndarray:
+        """Gradient of the cost by backpropagation, as a flat vector like ``params``.
+
+        Parameters
+        ----------
+        cache : Cache
+            From ``forward(X, return_cache=True)``.
+        y : array-like, shape (n_samples, n_outputs) or (n_samples,) of labels
+        loss, l2, normalize
+            As in :meth:`loss_and_grad`.
+        """
+        loss_obj = self._resolve_loss(loss)
+        Y = as_targets(y, "y", self.n_outputs, self.dtype, classification=loss_obj.classification)
+        check_same_rows(cache.inputs[0], Y, "X", "y")
+        return self._backward(cache, Y, loss_obj, float(l2), normalize)
+
+    def _backward(self, cache: Cache, Y: np.ndarray, loss: Loss, l2: float,
+                  normalize: bool) -> np.ndarray:
+        grad = np.empty(self.n_params, dtype=self.dtype)
+        dW, db = self._views(grad)
+        last = self.n_layers - 1
+        delta = loss.output_delta(Y, cache.a[last], cache.z[last], self.output_activation)
+        if normalize:
+            delta *= 1.0 / Y.shape[0]
+        for l in range(last, -1, -1):
+            np.matmul(cache.inputs[l].T, delta, out=dW[l])   # ∂J/∂W = aᵀ·δ
+            if db[l] is not None:
+                np.sum(delta, axis=0, out=db[l])              # ∂J/∂b = Σ δ
+            if l > 0:
+                grad_a = delta @ self.W[l].T                  # back through the weights
+                if cache.masks[l - 1] is not None:
+                    grad_a *= cache.masks[l - 1]              # ... and the dropout mask
+                delta = self.activation.backward(cache.z[l - 1], cache.a[l - 1], grad_a)
+        if l2:
+            for s in self._weight_slices:                     # + λ·W, weights only
+                grad[s] += l2 * self.params[s]
+        return grad
+
+    # ------------------------------------------------------------------ cost
+    def _resolve_loss(self, loss: str | Loss) -> Loss:
+        loss_obj = get_loss(loss)
+        loss_obj.check_activation(self.output_activation)
+        return loss_obj
+
+    def _prepare(self, X, y, loss: str | Loss) -> tuple[np.ndarray, np.ndarray, Loss]:
+        loss_obj = self._resolve_loss(loss)
+        X = self._check_X(X)
+        Y = as_targets(y, "y", self.n_outputs, self.dtype, classification=loss_obj.classification)
+        check_same_rows(X, Y)
+        return X, Y, loss_obj
+
+    def cost(self, X, y, loss: str | Loss = "sse", l2: float = 0.0,
+             normalize: bool = False) -> float:
+        """The cost ``J`` only (one forward pass), in the network's units."""
+        X, Y, loss_obj = self._prepare(X, y, loss)
+        return self._cost(X, Y, loss_obj, float(l2), normalize)
+
+    def _cost(self, X, Y, loss: Loss, l2: float, normalize: bool,
+              rng: np.random.Generator | None = None) -> float:
+        cache = self._forward(X, rng)
+        data = loss.value(Y, cache.yhat, cache.z[-1], self.output_activation)
+        if normalize:
+            data /= Y.shape[0]
+        return data + self.penalty(l2)
+
+    def loss_and_grad(self, X, y, loss: str | Loss = "sse", l2: float = 0.0,
+                      normalize: bool = False, rng: np.random.Generator | None = None
+                      ) -> tuple[float, np.ndarray]:
+        """Cost and its gradient by backpropagation.
+
+        ``J = data + (λ/2)·Σ‖W‖²``, where ``data`` is the loss summed over samples
+        (``sse``: exactly ``½·Σ(y − ŷ)²``), divided by ``n_samples`` when
+        ``normalize=True`` (chapter 7's form).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_inputs)
+        y : array-like, shape (n_samples, n_outputs), or (n_samples,) integer labels
+            for classification losses
+        loss : str
+            ``sse``, ``mse``, ``binary_crossentropy`` or ``categorical_crossentropy``.
+        l2 : float
+            λ of the L2 penalty on weights (not biases).
+        normalize : bool
+            Divide the data term by the number of samples.
+        rng : numpy.random.Generator, optional
+            Apply dropout with masks drawn from ``rng`` (training mode).
+
+        Returns
+        -------
+        J : float
+        grad : ndarray, shape (n_params,)
+            ``∂J/∂θ`` laid out like ``params``.
+        """
+        X, Y, loss_obj = self._prepare(X, y, loss)
+        J, grad, _ = self._loss_and_grad(X, Y, loss_obj, float(l2), normalize, rng)
+        return J, grad
+
+    def _loss_and_grad(self, X, Y, loss: Loss, l2: float, normalize: bool,
+                       rng: np.random.Generator | None = None):
+        """Unchecked fast path: returns ``(J, grad, cache)``."""
+        cache = self._forward(X, rng)
+        data = loss.value(Y, cache.yhat, cache.z[-1], self.output_activation)
+        if normalize:
+            data /= Y.shape[0]
+        grad = self._backward(cache, Y, loss, l2, normalize)
+        return data + self.penalty(l2), grad, cache
+
+    # ------------------------------------------------------------------ Jacobian
+    def residual_jacobian(self, X, out: np.ndarray | None = None) -> np.ndarray:
+        """Jacobian of the outputs by the parameters, one row per sample and output.
+
+        Row ``i·k + j`` holds ``∂ŷ[i, j]/∂θ`` (k outputs), i.e. the Jacobian of the
+        residual vector ``r = (ŷ − y).ravel()``. Computed by backpropagating a unit
+        ``δ`` from each output in turn, for all samples at once; each layer's block
+        is the per-sample outer product ``a[l-1][i] ⊗ δ[l][i]``.
+
+        Returns
+        -------
+        J : ndarray, shape (n_samples · n_outputs, n_params)
+        """
+        X = self._check_X(X)
+        return self._jacobian(X, self._forward(X), out)
+
+    def _jacobian(self, X, cache: Cache, out: np.ndarray | None = None) -> np.ndarray:
+        n, k = X.shape[0], self.n_outputs
+        if out is None:
+            out = np.empty((n * k, self.n_params), dtype=self.dtype)
+        last = self.n_layers - 1
+        for j in range(k):
+            rows = out[j::k]
+            g = np.zeros((n, k), dtype=self.dtype)
+            g[:, j] = 1.0
+            delta = self.output_activation.backward(cache.z[last], cache.a[last], g)
+            for l in range(last, -1, -1):
+                w_off, b_off = self.offsets[l]
+                inp = cache.inputs[l]
+                n_in, n_out = inp.shape[1], delta.shape[1]
+                block = rows[:, w_off:w_off + n_in * n_out].reshape(n, n_in, n_out) \
+                    if rows.flags.c_contiguous else None
+                if block is not None:
+                    np.multiply(inp[:, :, None], delta[:, None, :], out=block)
+                else:
+                    rows[:, w_off:w_off + n_in * n_out] = (
+                        inp[:, :, None] * delta[:, None, :]).reshape(n, -1)
+                if b_off is not None:
+                    rows[:, b_off:b_off + n_out] = delta
+                if l > 0:
+                    delta = self.activation.backward(
+                        cache.z[l - 1], cache.a[l - 1], delta @ self.W[l].T)
+        return out
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y, loss: str = "sse", optimizer="bfgs", l2: float = 0.0,
+            epochs: int = 200, batch_size: int | None = None, validation_data=None,
+            callbacks=None, verbose: int = 1, seed: int | None = None, **kwargs):
+        """Train the network; returns a :class:`~neurallab.History`.
+
+        ``X`` and ``y`` are in raw units: if the network has scalers, they are fitted
+        on this training data (unless already fitted) and applied to it and to
+        ``validation_data``. See :func:`neurallab.training.fit` for every option.
+        """
+        from .training import fit as _fit
+
+        return _fit(self, X, y, loss=loss, optimizer=optimizer, l2=l2, epochs=epochs,
+                    batch_size=batch_size, validation_data=validation_data,
+                    callbacks=callbacks, verbose=verbose, seed=seed, **kwargs)
+
+    # ------------------------------------------------------------------ prediction
+    @property
+    def is_classifier(self) -> bool:
+        return self.loss is not None and get_loss(self.loss).classification
+
+    def _scaled_inputs(self, X) -> np.ndarray:
+        X = as_float_array(X, "X", np.float64 if self.input_scaler else self.dtype,
+                           allow_1d=False)
+        check_n_features(X, self.n_inputs)
+        if self.input_scaler is not None and self.input_scaler.fitted:
+            X = self.input_scaler.transform(X)
+        return np.ascontiguousarray(X, dtype=self.dtype)
+
+    def predict_raw(self, X) -> np.ndarray:
+        """Network outputs for raw-unit ``X``, with the output scaling undone."""
+        yhat = self._forward_chunked(self._scaled_inputs(X))
+        if self.output_scaler is not None and self.output_scaler.fitted:
+            yhat = self.output_scaler.inverse_transform(yhat)
+        return yhat
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions in raw units.
+
+        Regressors return ``(n_samples, n_outputs)`` values (output scaling undone);
+        classifiers (trained with a cross-entropy loss) return integer class labels
+        ``(n_samples,)`` — or a 0/1 matrix for several independent sigmoid outputs.
+        """
+        yhat = self.predict_raw(X)
+        if not self.is_classifier:
+            return yhat
+        if self.output_activation.name == "softmax":
+            return yhat.argmax(axis=1)
+        if self.n_outputs == 1:
+            return (yhat[:, 0] > 0.5).astype(np.int64)
+        return (yhat > 0.5).astype(np.int64)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities ``(n_samples, n_classes)`` for softmax/sigmoid outputs.
+
+        A single sigmoid output gives two columns, ``[1 − p, p]``.
+        """
+        if not self.output_activation.probabilistic:
+            raise InputError(
+                f"predict_proba needs a softmax or sigmoid output layer; this network's "
+                f"output activation is {self.output_activation.name!r}; use predict()"
+            )
+        p = self._forward_chunked(self._scaled_inputs(X))
+        if self.n_outputs == 1:
+            return np.hstack([1 - p, p])
+        return p
+
+    # ------------------------------------------------------------------ misc
+    def config(self) -> dict:
+        """Plain-JSON description of everything but the parameter values."""
+        return {
+            "layer_sizes": list(self.layer_sizes),
+            "activation": self.activation.name,
+            "output_activation": self.output_activation.name,
+            "bias": self.bias,
+            "init": self.init,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+            "dropout": list(self.dropout),
+            "loss": self.loss,
+            "input_scaler": None if self.input_scaler is None else self.input_scaler.to_dict(),
+            "output_scaler": None if self.output_scaler is None else self.output_scaler.to_dict(),
+            "class_names": self.class_names,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Network:
+        """Rebuild an (untrained) network from :meth:`config`."""
+        net = cls(
+            config["layer_sizes"],
+            activation=config["activation"],
+            output_activation=config["output_activation"],
+            bias=config["bias"],
+            init=config.get("init", "normal"),
+            dtype=config.get("dtype", "float64"),
+            seed=config.get("seed"),
+            dropout=config.get("dropout", 0.0) or 0.0,
+        )
+        for key in ("input_scaler", "output_scaler"):
+            if config.get(key) is not None:
+                setattr(net, key, Scaler.from_dict(config[key]))
+        net.loss = config.get("loss")
+        net.class_names = config.get("class_names")
+        net.meta = dict(config.get("meta") or {})
+        return net
+
+    def copy(self) -> Network:
+        """An independent copy (same configuration, copied parameters)."""
+        net = Network.from_config(json.loads(json.dumps(self.config())))
+        net.params[...] = self.params
+        return net
+
+    def save(self, path) -> None:
+        """Save to one ``.safetensors`` file (atomically). See :func:`neurallab.load`."""
+        from .io import save
+
+        save(self, path)
+
+    def summary(self) -> str:
+        """A short human-readable description of the architecture."""
+        lines = [f"Network {'-'.join(map(str, self.layer_sizes))}  "
+                 f"({self.n_params} parameters, {self.dtype.name})"]
+        for l, W in enumerate(self.W):
+            f = self.output_activation if l == self.n_layers - 1 else self.activation
+            nb = 0 if self.b[l] is None else self.b[l].size
+            drop = f", dropout {self.dropout[l]:g}" if l < len(self.dropout) and self.dropout[l] else ""
+            lines.append(f"  layer {l + 1}: {W.shape[0]} -> {W.shape[1]}  {f.name}"
+                         f"  ({W.size} weights, {nb} biases{drop})")
+        if self.loss:
+            lines.append(f"  trained with loss {self.loss}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"Network({self.layer_sizes}, activation={self.activation.name!r}, "
+                f"output_activation={self.output_activation.name!r}, bias={self.bias}, "
+                f"dtype={self.dtype.name!r})")
+
+
+def _check_layer_sizes(layer_sizes) -> list[int]:
+    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
+        raise InputTypeError(
+            f"layer_sizes must be a list of positive integers like [2, 3, 1], got {layer_sizes!r}"
+        )
+    sizes = list(layer_sizes)
+    if len(sizes) < 2:
+        raise InputError(
+            f"layer_sizes needs at least an input and an output size, got {sizes}; "
+            "e.g. [2, 3, 1]"
+        )
+    for i, s in enumerate(sizes):
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+            raise InputTypeError(f"layer_sizes[{i}] must be an integer, got {s!r}")
+        if s <= 0:
+            raise InputError(
+                f"layer_sizes[{i}] is {s}; every layer needs at least one unit"
+            )
+    return [int(s) for s in sizes]
+
+
+def _check_dropout(dropout, n_hidden: int) -> list[float]:
+    if np.isscalar(dropout):
+        rates = [float(dropout)] * n_hidden
+    else:
+        rates = [float(r) for r in dropout]
+        if len(rates) != n_hidden:
+            raise InputError(
+                f"dropout has {len(rates)} rates but the network has {n_hidden} hidden "
+                "layers; pass one rate per hidden layer or a single number"
+            )
+    for r in rates:
+        if not 0.0 <= r < 1.0:
+            raise InputError(f"dropout rates must lie in [0, 1), got {r}")
+    return rates
+

@@ -1,0 +1,174 @@
+"""First-order optimizers: gradient descent, SGD with (Nesterov) momentum, Adam.
+
+Each keeps its state in arrays shaped like the flat parameter vector and updates
+*every* weight of the network in one vectorised operation per step::
+
+    gd / sgd:   θ ← θ − η·g
+    momentum:   v ← μ·v − η·g;            θ ← θ + v
+    nesterov:   v ← μ·v − η·g;            θ ← θ + μ·v − η·g
+    adam:       m ← β₁m + (1−β₁)g;  s ← β₂s + (1−β₂)g²
+                θ ← θ − η·(m / (1−β₁ᵗ)) / (sqrt(s / (1−β₂ᵗ)) + ε)
+
+A learning-rate schedule multiplies η by a factor that depends on the epoch:
+``"cosine"`` anneals to 0 over the run, ``"step"`` halves every ``step_size``
+epochs (``step_gamma``), or pass any ``callable(epoch, epochs) -> factor``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import InputError
+from .base import Optimizer
+
+__all__ = ["FirstOrderOptimizer", "SGD", "GradientDescent", "Adam"]
+
+SCHEDULES = ("constant", "cosine", "step")
+
+
+class FirstOrderOptimizer(Optimizer):
+    """Base class: ``step(params, grad)`` updates ``params`` in place."""
+
+    def __init__(self, lr: float, schedule: str | Callable | None = None,
+                 step_size: int = 10, step_gamma: float = 0.5):
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise InputError(f"lr (the learning rate) must be a positive number, got {lr!r}")
+        if schedule is not None and not callable(schedule) and schedule not in SCHEDULES:
+            raise InputError(
+                f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)} "
+                "or pass a callable(epoch, epochs) -> factor"
+            )
+        self.lr = float(lr)
+        self.schedule = schedule
+        self.step_size = int(step_size)
+        self.step_gamma = float(step_gamma)
+        self._factor = 1.0
+        self._t = 0
+
+    def reset(self, n_params: int, dtype) -> None:
+        """Forget all state (new training run)."""
+        self._t = 0
+        self._factor = 1.0
+
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        """Apply the schedule for ``epoch`` (0-based) of ``epochs``."""
+        s = self.schedule
+        if s is None or s == "constant":
+            self._factor = 1.0
+        elif s == "cosine":
+            self._factor = 0.5 * (1.0 + math.cos(math.pi * epoch / max(epochs, 1)))
+        elif s == "step":
+            self._factor = self.step_gamma ** (epoch // max(self.step_size, 1))
+        else:
+            self._factor = float(s(epoch, epochs))
+
+    @property
+    def current_lr(self) -> float:
+        return self.lr * self._factor
+
+    def step(self, params: np.ndarray, grad: np.ndarray) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        d = super().config()
+        if callable(d.get("schedule")):
+            d["schedule"] = "callable"
+        return d
+
+
+class SGD(FirstOrderOptimizer):
+    """(Mini-batch) stochastic gradient descent, optionally with momentum.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate η.
+    momentum : float
+        μ in [0, 1); 0 is plain gradient descent.
+    nesterov : bool
+        Nesterov's look-ahead form of momentum.
+    """
+
+    name = "sgd"
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 **kwargs):
+        super().__init__(lr, **kwargs)
+        if not 0.0 <= momentum < 1.0:
+            raise InputError(f"momentum must lie in [0, 1), got {momentum}")
+        if nesterov and momentum == 0:
+            raise InputError("nesterov=True needs a momentum > 0")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self._v: np.ndarray | None = None
+
+    def reset(self, n_params, dtype):
+        super().reset(n_params, dtype)
+        self._v = np.zeros(n_params, dtype=dtype) if self.momentum else None
+
+    def step(self, params, grad):
+        lr = self.current_lr
+        self._t += 1
+        if not self.momentum:
+            params -= lr * grad
+            return
+        v = self._v
+        v *= self.momentum
+        v -= lr * grad
+        if self.nesterov:
+            params += self.momentum * v - lr * grad
+        else:
+            params += v
+
+
+class GradientDescent(SGD):
+    """Full-batch gradient descent (``"gd"``): SGD on the whole training set."""
+
+    name = "gd"
+    default_full_batch = True
+
+
+class Adam(FirstOrderOptimizer):
+    """Adam (Kingma & Ba): per-parameter steps from running moments of the gradient."""
+
+    name = "adam"
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, **kwargs):
+        super().__init__(lr, **kwargs)
+        for nm, b in (("beta1", beta1), ("beta2", beta2)):
+            if not 0.0 <= b < 1.0:
+                raise InputError(f"{nm} must lie in [0, 1), got {b}")
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self._m = self._s = self._tmp = None
+
+    def reset(self, n_params, dtype):
+        super().reset(n_params, dtype)
+        self._m = np.zeros(n_params, dtype=dtype)
+        self._s = np.zeros(n_params, dtype=dtype)
+        self._tmp = np.empty(n_params, dtype=dtype)
+
+    def step(self, params, grad):
+        if self._m is None or self._m.shape != params.shape:
+            self.reset(params.size, params.dtype)
+        self._t += 1
+        b1, b2, t = self.beta1, self.beta2, self._t
+        m, s, tmp = self._m, self._s, self._tmp
+        # m ← β₁m + (1−β₁)g ; s ← β₂s + (1−β₂)g²   (in place, no temporaries)
+        m *= b1
+        np.multiply(grad, 1.0 - b1, out=tmp)
+        m += tmp
+        s *= b2
+        np.multiply(grad, grad, out=tmp)
+        tmp *= 1.0 - b2
+        s += tmp
+        # θ ← θ − η/(1−β₁ᵗ) · m / (sqrt(s)/sqrt(1−β₂ᵗ) + ε)
+        np.sqrt(s, out=tmp)
+        tmp *= 1.0 / math.sqrt(1.0 - b2 ** t)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.current_lr / (1.0 - b1 ** t)
+        params -= tmp

@@ -1,0 +1,94 @@
+"""Quasi-Newton and conjugate-gradient training through ``scipy.optimize.minimize``.
+
+The network's parameters are already one flat vector, so SciPy gets them as they
+are: ``minimize(problem.loss_and_grad, θ0, jac=True, method=...)``. One cost and
+gradient evaluation per call — the function returns both, since backpropagation
+computes the cost on its way anyway.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+
+from ..errors import InputError
+from .base import FullBatchOptimizer, IterationCallback, OptimizeResult, Problem
+
+__all__ = ["ScipyOptimizer", "BFGS", "LBFGS", "CG", "NewtonCG"]
+
+
+class ScipyOptimizer(FullBatchOptimizer):
+    """Any gradient-based method of ``scipy.optimize.minimize``.
+
+    Parameters
+    ----------
+    max_iter : int, optional
+        Iteration cap (``fit``'s ``epochs`` is used when this is ``None``).
+    gtol : float, optional
+        Stop when the gradient norm falls below this (SciPy's own default if None).
+    options : dict, optional
+        Further options passed to SciPy as they are.
+    """
+
+    method = "BFGS"
+
+    def __init__(self, max_iter: int | None = None, gtol: float | None = None,
+                 options: dict | None = None):
+        if max_iter is not None and (not isinstance(max_iter, int) or max_iter < 1):
+            raise InputError(f"max_iter must be a positive integer, got {max_iter!r}")
+        self.max_iter = max_iter
+        self.gtol = gtol
+        self.options = dict(options or {})
+
+    def _options(self, max_iter: int) -> dict:
+        opts = {"maxiter": self.max_iter or max_iter}
+        if self.gtol is not None:
+            key = "xtol" if self.method == "Newton-CG" else "gtol"
+            opts[key] = self.gtol
+        if self.method == "L-BFGS-B":
+            opts.setdefault("maxfun", 15000)
+        opts.update(self.options)
+        return opts
+
+    def run(self, problem: Problem, max_iter: int,
+            callback: IterationCallback) -> OptimizeResult:
+        n_it = 0
+
+        def cb(intermediate_result):
+            nonlocal n_it
+            n_it += 1
+            if callback(intermediate_result.x, float(intermediate_result.fun)):
+                raise StopIteration
+
+        res = minimize(problem.loss_and_grad, problem.x0.copy(), jac=True,
+                       method=self.method, callback=cb, options=self._options(max_iter))
+        return OptimizeResult(np.asarray(res.x), float(res.fun), int(res.get("nit", n_it)),
+                              int(res.get("nfev", 0)), str(res.message), bool(res.success))
+
+
+class BFGS(ScipyOptimizer):
+    """BFGS: builds an approximate inverse Hessian from successive gradients (chapter 6)."""
+
+    name = "bfgs"
+    method = "BFGS"
+
+
+class LBFGS(ScipyOptimizer):
+    """L-BFGS-B: BFGS with a limited memory of past steps; scales to many parameters."""
+
+    name = "lbfgs"
+    method = "L-BFGS-B"
+
+
+class CG(ScipyOptimizer):
+    """Nonlinear conjugate gradients (Polak–Ribière)."""
+
+    name = "cg"
+    method = "CG"
+
+
+class NewtonCG(ScipyOptimizer):
+    """Truncated Newton; Hessian-vector products by finite differences of the gradient."""
+
+    name = "newton-cg"
+    method = "Newton-CG"
