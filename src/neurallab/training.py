@@ -379,6 +379,14 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
         perm = np.random.default_rng(seed).permutation(Xr.shape[0])
         validation_data = (Xr[perm[-n_val:]], Yr[perm[-n_val:]])
         Xr, Yr = Xr[perm[:-n_val]], Yr[perm[:-n_val]]
+    if isinstance(opt, LevenbergMarquardt):  # refuse before fitting scalers
+        if loss_obj.residual_scale(Yr.shape[1]) is None:
+            raise InputError(
+                f"optimizer 'lm' (Levenberg–Marquardt) needs a squared-error loss "
+                f"('sse' or 'mse'), got {loss_obj.name!r}; use 'lbfgs' or 'adam' instead"
+            )
+        opt.check_size(Yr.size, net.n_params, net.dtype.itemsize)
+
     if net.input_scaler is not None:
         if not net.input_scaler.fitted:
             net.input_scaler.fit(Xr)
@@ -506,7 +514,6 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
         opt.set_epoch(epoch, epochs)
         for cb in cbs:
             cb.on_epoch_begin(epoch)
-        last_good[...] = params
         data_sum = 0.0
         correct = 0
         order = rng.permutation(n) if (shuffle and not full) else None
@@ -524,6 +531,8 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
             if not math.isfinite(J):
                 net.set_params(last_good)
                 raise _diverged(history, epoch, "NaN" if math.isnan(J) else "infinite")
+            if start == 0:
+                last_good[...] = params  # these weights gave a finite cost: keep them
             data = J - net.penalty(l2)
             data_sum += data * m if normalize else data
             if state.track_acc:
@@ -546,13 +555,6 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
 def _fit_full_batch(net, opt: FullBatchOptimizer, X, Y, loss_obj, l2, normalize, epochs,
                     cbs, state, history):
     problem = _NetworkProblem(net, X, Y, loss_obj, l2, normalize)
-    if isinstance(opt, LevenbergMarquardt):
-        if loss_obj.residual_scale(Y.shape[1]) is None:
-            raise InputError(
-                f"optimizer 'lm' (Levenberg–Marquardt) needs a squared-error loss "
-                f"('sse' or 'mse'), got {loss_obj.name!r}; use 'lbfgs' or 'adam' instead"
-            )
-        opt.check_size(Y.size, net.n_params, net.dtype.itemsize)
     last_good = net.get_params()
     it = 0
     diverged: list[str] = []
