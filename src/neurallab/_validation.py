@@ -77,7 +77,7 @@ def as_targets(y, name: str, n_outputs: int, dtype, *, classification: bool) -> 
         if arr.dtype.kind not in "biuf":
             raise InputTypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
         if n_outputs == 1:
-            return as_float_array(arr, name, dtype, allow_1d=True)
+            return _check_probabilities(as_float_array(arr, name, dtype, allow_1d=True), name)
         if arr.dtype.kind == "f":
             if not np.isfinite(arr).all() or not np.all(arr == np.round(arr)):
                 raise InputError(
@@ -102,4 +102,17 @@ def as_targets(y, name: str, n_outputs: int, dtype, *, classification: bool) -> 
             f"pass targets of shape (n_samples, {n_outputs})"
             + (" or integer labels of shape (n_samples,)" if classification else "")
         )
-    return out
+    return _check_probabilities(out, name) if classification else out
+
+
+def _check_probabilities(Y: np.ndarray, name: str) -> np.ndarray:
+    """Cross-entropy targets are probabilities: a value outside [0, 1] is a mislabelled set."""
+    lo, hi = float(Y.min()), float(Y.max())
+    if lo < 0 or hi > 1:
+        raise InputError(
+            f"{name} holds values from {lo:g} to {hi:g}, but cross-entropy targets must lie "
+            "in [0, 1]: class labels 0/1 for a single output, one-hot rows or integer "
+            "labels 0..n_classes-1 for several; build the network with as many outputs "
+            "as classes"
+        )
+    return Y
