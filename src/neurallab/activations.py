@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = [
     "Activation",
     "ACTIVATIONS",
@@ -175,20 +177,20 @@ def get_activation(name: str | Activation, *, hidden: bool = False) -> Activatio
 
     Raises
     ------
-    ValueError
-        If the name is unknown (the message lists the valid names), or if
+    InputError
+        (a ``ValueError``) If the name is unknown (the message lists the valid names), or if
         ``hidden=True`` and the activation can only be used on the output layer.
     """
     if isinstance(name, Activation):
         act = name
     else:
         if not isinstance(name, str) or name not in ACTIVATIONS:
-            raise ValueError(
+            raise InputError(
                 f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}"
             )
         act = ACTIVATIONS[name]
     if hidden and act.coupled:
-        raise ValueError(
+        raise InputError(
             f"activation {act.name!r} can only be used on the output layer; "
             f"for hidden layers choose one of {', '.join(HIDDEN_ACTIVATIONS)}"
         )

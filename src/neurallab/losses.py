@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import Activation
+from .errors import InputError
 
 __all__ = ["Loss", "LOSSES", "get_loss"]
 
@@ -75,7 +76,7 @@ class Loss:
     def check_activation(self, activation: Activation) -> None:
         """Raise ``ValueError`` if this loss cannot be used with ``activation``."""
         if self.requires is not None and activation.name not in self.requires:
-            raise ValueError(
+            raise InputError(
                 f"loss {self.name!r} needs an output activation in "
                 f"{', '.join(self.requires)} (outputs must lie in (0, 1)), got "
                 f"{activation.name!r}; change output_activation or the loss"
@@ -130,9 +131,8 @@ class BinaryCrossEntropy(Loss):
             # log ŷ = log σ(z), log(1 − ŷ) = log σ(−z): stable for any z
             return float(-(y * _log_sigmoid(z) + (1 - y) * _log_sigmoid(-z)).sum())
         tiny = np.finfo(yhat.dtype).tiny
-        return float(
-            -(y * np.log(np.maximum(yhat, tiny)) + (1 - y) * np.log(np.maximum(1 - yhat, tiny))).sum()
-        )
+        log_p, log_q = np.log(np.maximum(yhat, tiny)), np.log(np.maximum(1 - yhat, tiny))
+        return float(-(y * log_p + (1 - y) * log_q).sum())
 
     def grad_yhat(self, y, yhat):
         return (yhat - y) / (yhat * (1.0 - yhat))
@@ -188,8 +188,8 @@ def get_loss(name: str | Loss) -> Loss:
 
     Raises
     ------
-    ValueError
-        If the name is unknown; the message lists the valid names.
+    InputError
+        (a ``ValueError``) If the name is unknown; the message lists the valid names.
     """
     if isinstance(name, Loss):
         return name
@@ -197,7 +197,7 @@ def get_loss(name: str | Loss) -> Loss:
         key = _ALIASES.get(name, name)
         if key in LOSSES:
             return LOSSES[key]
-    raise ValueError(
+    raise InputError(
         f"unknown loss {name!r}; choose one of {', '.join(LOSSES)} "
         f"(aliases: {', '.join(_ALIASES)})"
     )

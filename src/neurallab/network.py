@@ -130,7 +130,7 @@ class Network:
         if init not in INITIALIZERS:
             raise InputError(f"unknown init {init!r}; choose one of {', '.join(INITIALIZERS)}")
         self.init = init
-        if str(dtype) not in DTYPES and np.dtype(dtype).name not in DTYPES:
+        if _dtype_name(dtype) not in DTYPES:
             raise InputError(f"unsupported dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
         self.dtype = np.dtype(dtype)
         self.seed = seed
@@ -587,7 +587,8 @@ class Network:
         for l, W in enumerate(self.W):
             f = self.output_activation if l == self.n_layers - 1 else self.activation
             nb = 0 if self.b[l] is None else self.b[l].size
-            drop = f", dropout {self.dropout[l]:g}" if l < len(self.dropout) and self.dropout[l] else ""
+            rate = self.dropout[l] if l < len(self.dropout) else 0.0
+            drop = f", dropout {rate:g}" if rate else ""
             lines.append(f"  layer {l + 1}: {W.shape[0]} -> {W.shape[1]}  {f.name}"
                          f"  ({W.size} weights, {nb} biases{drop})")
         if self.loss:
@@ -619,6 +620,13 @@ def _check_layer_sizes(layer_sizes) -> list[int]:
                 f"layer_sizes[{i}] is {s}; every layer needs at least one unit"
             )
     return [int(s) for s in sizes]
+
+
+def _dtype_name(dtype) -> str | None:
+    try:
+        return np.dtype(dtype).name
+    except TypeError:  # not a dtype at all ("bogus", a list, ...)
+        return None
 
 
 def _check_dropout(dropout, n_hidden: int) -> list[float]:
