@@ -17,7 +17,7 @@ name       class                                            kind
 from __future__ import annotations
 
 from ..errors import InputError
-from .base import FullBatchOptimizer, OptimizeResult, Optimizer
+from .base import FullBatchOptimizer, Optimizer, OptimizeResult
 from .first_order import SGD, Adam, FirstOrderOptimizer, GradientDescent
 from .lm import LevenbergMarquardt
 from .scipy_opt import BFGS, CG, LBFGS, NewtonCG, ScipyOptimizer

@@ -72,7 +72,7 @@ class LevenbergMarquardt(FullBatchOptimizer):
         if nbytes > self.max_jacobian_bytes or n_params > self.max_params:
             raise JacobianTooLargeError(
                 f"Levenberg–Marquardt needs a {n_residuals} x {n_params} Jacobian "
-                f"({nbytes / 2**20:.0f} MiB; limit {self.max_jacobian_bytes / 2**20:.0f} MiB) "
+                f"({_size(nbytes)}; limit {_size(self.max_jacobian_bytes)}) "
                 f"and a {n_params} x {n_params} solve (limit {self.max_params} parameters); "
                 "use optimizer='lbfgs' or 'adam' for a problem this size, or raise "
                 "LevenbergMarquardt(max_jacobian_bytes=..., max_params=...)"
@@ -132,3 +132,11 @@ class LevenbergMarquardt(FullBatchOptimizer):
                 message, success = "cost reduction below ftol", True
                 break
         return OptimizeResult(theta, J, it, nfev, message, success)
+
+
+def _size(nbytes: float) -> str:
+    """``nbytes`` for people: ``"312 bytes"``, ``"1.5 MiB"``, ``"2.0 GiB"``."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{int(nbytes)} bytes"
