@@ -1,0 +1,236 @@
+"""The web app: one static page and a small JSON API around an image classifier.
+
+Routes::
+
+    GET  /                 the page (static/index.html; no build step)
+    GET  /static/...       its script and style sheet
+    POST /api/predict      multipart, one or more parts named "files" → one answer each
+    GET  /api/model        the model card (architecture, training data, accuracy, classes)
+    GET  /healthz          liveness
+    GET  /openapi.json     the schema; /docs shows it
+
+Decoding and inference are CPU work, so they run in worker threads (at most
+``workers`` at a time, which also bounds the memory decoded images can take); the
+event loop only moves bytes. Uploads are read into memory with a hard cap and never
+written to disk (see :mod:`neurallab.web.uploads`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from importlib import resources
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from .. import __version__
+from ..errors import InputError
+from ..io import load
+from ..network import Network
+from .inference import ACCEPTED_FORMATS, DEFAULT_MAX_PIXELS, ImageClassifier
+from .uploads import FIELD_NAME, UploadError, read_uploads
+
+__all__ = ["create_app"]
+
+#: the page may only load its own files (and show images it made itself)
+PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+            "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'")
+
+
+# ---------------------------------------------------------------------- schema
+class Prediction(BaseModel):
+    label: str
+    index: int
+    probability: float
+
+
+class ImageInfo(BaseModel):
+    format: str
+    width: int
+    height: int
+    mode: str
+
+
+class FileAnswer(BaseModel):
+    """One uploaded file's answer: ``ok`` with predictions, or an error in plain words."""
+
+    filename: str
+    ok: bool
+    label: str | None = None
+    index: int | None = None
+    predictions: list[Prediction] | None = None
+    input_png: str | None = None
+    input_shape: list[int] | None = None
+    image: ImageInfo | None = None
+    timing_ms: dict[str, float] | None = None
+    status: int | None = None
+    code: str | None = None
+    error: str | None = None
+
+
+class PredictAnswer(BaseModel):
+    results: list[FileAnswer]
+    elapsed_ms: float
+
+
+class ErrorAnswer(BaseModel):
+    detail: str
+    code: str
+    results: list[FileAnswer] | None = None
+
+
+_UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object",
+            "required": [FIELD_NAME],
+            "properties": {FIELD_NAME: {
+                "type": "array",
+                "items": {"type": "string", "format": "binary"},
+                "description": "one or more images (PNG, JPEG, GIF, BMP, WebP)",
+            }},
+        }}},
+    }
+}
+
+
+# ---------------------------------------------------------------------- factory
+def _resolve_model(model, max_pixels: int, top_k: int, cache_dir) -> ImageClassifier:
+    if isinstance(model, ImageClassifier):
+        return model
+    if model is None:
+        from .default_model import default_model, default_model_path
+
+        net = default_model(cache_dir)
+        source = f"default model, cached at {default_model_path(cache_dir)}"
+    elif isinstance(model, Network):
+        net, source = model, "given in code"
+    elif isinstance(model, (str, os.PathLike)):
+        net, source = load(model), os.fspath(model)
+    else:
+        raise InputError(
+            f"model must be a Network, a path to a .safetensors model, or None for the "
+            f"default model; got {type(model).__name__}"
+        )
+    return ImageClassifier(net, max_pixels=max_pixels, top_k=top_k, source=source)
+
+
+def create_app(model: Network | str | os.PathLike | None = None,
+               max_upload_bytes: int = 10_000_000, max_files: int = 16, *,
+               max_pixels: int = DEFAULT_MAX_PIXELS, top_k: int = 5, workers: int | None = None,
+               cache_dir: str | os.PathLike | None = None) -> FastAPI:
+    """Build the web app around one image classifier.
+
+    Parameters
+    ----------
+    model : Network, path or None
+        A trained image classifier (with ``meta["preprocessing"]`` and
+        ``class_names``), a ``.safetensors`` file holding one, or ``None`` for the
+        default model (trained on the shipped Fashion-MNIST sample on first use and
+        cached; see :mod:`neurallab.web.default_model`).
+    max_upload_bytes : int
+        The most bytes one ``/api/predict`` request may carry, all files together;
+        more is refused with 413, counted while reading whatever the headers say.
+    max_files : int
+        The most files one request may carry (more: 413).
+    max_pixels : int
+        Images with more pixels (width × height) are refused (422) without decoding.
+    top_k : int
+        Classes listed per answer.
+    workers : int, optional
+        Requests decoded and classified at the same time (default: CPU count, at
+        least 2); the rest wait their turn.
+    cache_dir : path, optional
+        Where the default model is cached.
+
+    Returns
+    -------
+    fastapi.FastAPI
+    """
+    for name, value in (("max_upload_bytes", max_upload_bytes), ("max_files", max_files),
+                        ("top_k", top_k)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
+    classifier = _resolve_model(model, max_pixels, top_k, cache_dir)
+    n_workers = workers or max(2, os.cpu_count() or 1)
+    limits = {
+        "max_upload_bytes": max_upload_bytes,
+        "max_files": max_files,
+        "max_pixels": classifier.max_pixels,
+        "formats": list(ACCEPTED_FORMATS.values()),
+    }
+    card = {**classifier.card(), "limits": limits}
+
+    app = FastAPI(
+        title="neurallab",
+        version=__version__,
+        summary="Upload an image, see what the network sees and what it says.",
+    )
+    app.state.classifier = classifier
+    app.state.limiter = None  # created on first use, inside the event loop
+
+    static = resources.files("neurallab.web") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.exception_handler(UploadError)
+    async def _upload_error(request: Request, exc: UploadError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(str(static / "index.html"),
+                            headers={"Content-Security-Policy": PAGE_CSP})
+
+    @app.get("/healthz", summary="Liveness check")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "model": card["name"]}
+
+    @app.get("/api/model", summary="The model card")
+    async def model_card() -> dict[str, Any]:
+        """Architecture, training data, test accuracy, class names, preprocessing, limits."""
+        return card
+
+    @app.post(
+        "/api/predict",
+        summary="Classify one or more images",
+        openapi_extra=_UPLOAD_SCHEMA,
+        response_model=None,
+        responses={
+            200: {"model": PredictAnswer,
+                  "description": "an answer per file (errors for some files are entries)"},
+            413: {"model": ErrorAnswer, "description": "upload too large or too many files"},
+            415: {"model": ErrorAnswer, "description": "not multipart, or no file is an image"},
+            422: {"model": ErrorAnswer, "description": "no files, or none could be decoded"},
+        },
+    )
+    async def predict(request: Request) -> JSONResponse:
+        """Classify the uploaded images: top classes, the network's input as a PNG, timing.
+
+        Answers 200 when at least one file was classified (the others carry their error);
+        otherwise the files' error status (415 not an image, 422 unreadable or too many
+        pixels) with the first error as ``detail``.
+        """
+        t0 = time.perf_counter()
+        uploads = await read_uploads(request, max_upload_bytes, max_files)
+        if app.state.limiter is None:
+            app.state.limiter = anyio.CapacityLimiter(n_workers)
+        results = await anyio.to_thread.run_sync(
+            classifier.classify, [(u.filename, u.data) for u in uploads],
+            limiter=app.state.limiter)
+        payloads = [r.payload for r in results]
+        elapsed = 1e3 * (time.perf_counter() - t0)
+        if any(r.ok for r in results):
+            return JSONResponse({"results": payloads, "elapsed_ms": elapsed})
+        statuses = {r.status for r in results}
+        status = statuses.pop() if len(statuses) == 1 else 422
+        first = results[0].payload
+        return JSONResponse({"detail": first["error"], "code": first["code"],
+                             "results": payloads}, status_code=status)
+
+    return app

@@ -1,0 +1,222 @@
+"""From uploaded bytes to an answer: identify, preprocess, classify, explain.
+
+:class:`ImageClassifier` wraps a trained :class:`~neurallab.Network` together with the
+image preprocessing it was trained with (``net.meta["preprocessing"]``), so that an
+upload goes through exactly the steps the training images went through. It also turns
+the network's input back into a small PNG, so that a person can *see* the 28×28 grey
+square the network receives instead of their photo.
+
+Thread safety: :meth:`ImageClassifier.classify` only reads the network's parameters
+(``Network.predict_proba`` allocates all its intermediates per call), so any number
+of requests may call it at once from worker threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import InputError
+from ..network import Network
+
+__all__ = ["ImageClassifier", "FileResult", "ACCEPTED_FORMATS", "DEFAULT_MAX_PIXELS"]
+
+#: Pillow format names the server accepts, and how they are called in messages
+ACCEPTED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "GIF": "GIF", "BMP": "BMP", "WEBP": "WebP"}
+#: largest image (width × height) decoded; bigger ones are refused before decoding
+DEFAULT_MAX_PIXELS = 40_000_000
+_FORMAT_LIST = ", ".join(list(ACCEPTED_FORMATS.values())[:-1]) + " or WebP"
+
+
+@dataclass
+class FileResult:
+    """The outcome for one uploaded file: ``payload`` is its JSON entry."""
+
+    ok: bool
+    status: int
+    payload: dict
+
+
+def _error(filename: str, status: int, code: str, message: str) -> FileResult:
+    return FileResult(False, status, {"filename": filename, "ok": False, "status": status,
+                                      "code": code, "error": message})
+
+
+class ImageClassifier:
+    """A trained image classifier and the preprocessing its inputs need.
+
+    Parameters
+    ----------
+    net : Network
+        A classifier with a softmax (or sigmoid) output, ``net.class_names`` and
+        ``net.meta["preprocessing"]`` = ``{"image_size": [h, w], "color_mode":
+        "grayscale" | "rgb", "normalization": ..., "invert": bool}``.
+    max_pixels : int
+        Images with more pixels than this (width × height) are refused unread: a
+        small file can declare a huge image (a "decompression bomb").
+    top_k : int
+        How many classes each answer lists.
+    source : str
+        Where the model came from, for the model card.
+    """
+
+    def __init__(self, net: Network, max_pixels: int = DEFAULT_MAX_PIXELS, top_k: int = 5,
+                 source: str = ""):
+        if not isinstance(net, Network):
+            raise InputError(f"model must be a neurallab Network, got {type(net).__name__}")
+        if not net.output_activation.probabilistic:
+            raise InputError(
+                f"the model's output activation is {net.output_activation.name!r}; the web "
+                "app serves classifiers with a softmax output (train one with "
+                "'neurallab images train')"
+            )
+        prep = net.meta.get("preprocessing")
+        if not isinstance(prep, dict) or "image_size" not in prep:
+            raise InputError(
+                "the model does not record how its input images were prepared "
+                "(net.meta['preprocessing'] with image_size, color_mode, normalization); "
+                "train it with 'neurallab images train', or set net.meta['preprocessing']"
+            )
+        h, w = (int(s) for s in prep["image_size"])
+        channels = 3 if prep.get("color_mode", "grayscale") == "rgb" else 1
+        if h * w * channels != net.n_inputs:
+            raise InputError(
+                f"the model takes {net.n_inputs} inputs but its preprocessing makes "
+                f"{h}×{w}×{channels} = {h * w * channels}; the model file is inconsistent"
+            )
+        n_classes = max(net.n_outputs, 2)
+        names = net.class_names or [f"class {i}" for i in range(n_classes)]
+        if len(names) != n_classes:
+            raise InputError(
+                f"the model has {n_classes} classes but {len(names)} class names"
+            )
+        if int(max_pixels) < 1:
+            raise InputError(f"max_pixels must be a positive number of pixels, got {max_pixels}")
+        self.net = net
+        self.preprocessing = dict(prep)
+        self.image_size = (h, w)
+        self.channels = channels
+        self.class_names = [str(n) for n in names]
+        self.max_pixels = int(max_pixels)
+        self.top_k = max(1, min(int(top_k), n_classes))
+        self.source = source
+
+    # ------------------------------------------------------------------ model card
+    def card(self) -> dict:
+        """The model card: what the network is, what it learnt from, how well it does."""
+        net, meta = self.net, self.net.meta
+        return {
+            "name": meta.get("name") or "image classifier",
+            "source": self.source,
+            "architecture": {
+                "layer_sizes": list(net.layer_sizes),
+                "activation": net.activation.name,
+                "output_activation": net.output_activation.name,
+                "n_params": int(net.n_params),
+                "dtype": net.dtype.name,
+                "loss": net.loss,
+                "summary": net.summary(),
+            },
+            "class_names": self.class_names,
+            "preprocessing": self.preprocessing,
+            "training_data": meta.get("training_data"),
+            "test_accuracy": meta.get("test_accuracy"),
+            "top_k": self.top_k,
+        }
+
+    # ------------------------------------------------------------------ one file
+    def _identify(self, filename: str, data: bytes | bytearray) -> FileResult | dict:
+        """Check the bytes are an accepted image of a sane size, from its header only."""
+        if not data:
+            return _error(filename, 422, "empty_file",
+                          f"{filename} is empty (0 bytes). Choose an image file.")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS)) as im:
+                    fmt, (width, height), mode = im.format, im.size, im.mode
+        except Image.DecompressionBombError:
+            return _error(filename, 422, "image_too_large",
+                          f"{filename} declares far more pixels than the limit of "
+                          f"{self.max_pixels:,}; it is refused without decoding it.")
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            return _error(filename, 415, "not_an_image",
+                          f"{filename} is not an image this server can read. "
+                          f"Upload a {_FORMAT_LIST} file.")
+        if width * height > self.max_pixels:
+            return _error(filename, 422, "image_too_large",
+                          f"{filename} is {width}×{height} = {width * height:,} pixels, more "
+                          f"than the limit of {self.max_pixels:,}; it is refused without "
+                          "decoding it. Make it smaller and try again.")
+        return {"format": ACCEPTED_FORMATS[fmt], "width": width, "height": height, "mode": mode}
+
+    def _prepare(self, data: bytes | bytearray) -> np.ndarray:
+        """The network's input for one image: shape ``(n_inputs,)``, float32."""
+        from ..datasets import preprocess_image
+
+        p = self.preprocessing
+        x = preprocess_image(
+            io.BytesIO(data), image_size=self.image_size,
+            color_mode=p.get("color_mode", "grayscale"),
+            normalization=p.get("normalization", "unit"), max_pixels=self.max_pixels,
+            **({"invert": bool(p["invert"])} if "invert" in p else {}),
+        )
+        return np.asarray(x, dtype=np.float32).reshape(-1)
+
+    def input_png(self, x: np.ndarray) -> str:
+        """The network's input as a PNG (base64), one pixel per input value.
+
+        With ``normalization="unit"`` the inputs lie in [0, 1] and map to grey
+        levels ``round(255·x)``; other normalizations are stretched from their
+        minimum to their maximum, which shows the same picture.
+        """
+        h, w = self.image_size
+        img = x.reshape((h, w, 3) if self.channels == 3 else (h, w))
+        if self.preprocessing.get("normalization", "unit") == "unit":
+            lo, hi = 0.0, 1.0
+        else:
+            lo, hi = float(img.min()), float(img.max())
+        grey = np.clip((img - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+        buf = io.BytesIO()
+        Image.fromarray(np.rint(grey * 255).astype(np.uint8)).save(buf, format="PNG")
+        return base64.b64encode(buf.getvalue()).decode("ascii")
+
+    def classify_one(self, filename: str, data: bytes | bytearray) -> FileResult:
+        """Identify, preprocess and classify one uploaded file (blocking; CPU work)."""
+        t0 = time.perf_counter()
+        info = self._identify(filename, data)
+        if isinstance(info, FileResult):
+            return info
+        try:
+            x = self._prepare(data)
+        except (InputError, OSError, ValueError, SyntaxError) as exc:
+            return _error(filename, 422, "unreadable_image",
+                          f"{filename} looks like a {info['format']} image but could not be "
+                          f"decoded: {exc}")
+        t1 = time.perf_counter()
+        p = self.net.predict_proba(x[None, :])[0]
+        t2 = time.perf_counter()
+        order = np.argsort(-p, kind="stable")[: self.top_k]
+        return FileResult(True, 200, {
+            "filename": filename,
+            "ok": True,
+            "label": self.class_names[order[0]],
+            "index": int(order[0]),
+            "predictions": [{"label": self.class_names[i], "index": int(i),
+                             "probability": float(p[i])} for i in order],
+            "input_png": self.input_png(x),
+            "input_shape": [*self.image_size] + ([3] if self.channels == 3 else []),
+            "image": info,
+            "timing_ms": {"preprocess": 1e3 * (t1 - t0), "inference": 1e3 * (t2 - t1),
+                          "total": 1e3 * (t2 - t0)},
+        })
+
+    def classify(self, files: list[tuple[str, bytes | bytearray]]) -> list[FileResult]:
+        """Classify several uploads; one :class:`FileResult` each, in order."""
+        return [self.classify_one(name, data) for name, data in files]

@@ -1,0 +1,190 @@
+"""Reading uploaded files into memory, with a hard cap, never onto disk.
+
+Why not Starlette's ``request.form()``: it spools any file over 1 MB to a temporary
+file on disk, and it learns how big the body is only after reading it. Here the body is
+streamed through python-multipart's parser chunk by chunk while the bytes are counted,
+so a request is refused the moment it passes the limit, whatever its
+``Content-Length`` header claimed (or when it has none: chunked uploads). The header is
+checked first as well, so an honest client sending too much is refused before a single
+byte is read.
+
+Everything stays in memory: at most ``max_bytes`` per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+__all__ = ["Upload", "UploadError", "read_uploads", "FIELD_NAME"]
+
+#: the multipart field that carries the files
+FIELD_NAME = "files"
+
+
+class UploadError(Exception):
+    """A request the server refuses as a whole; becomes a JSON error response.
+
+    Attributes
+    ----------
+    status : int
+        The HTTP status (413, 415, 422, 400).
+    code : str
+        A short machine-readable name (``payload_too_large``, ``too_many_files``, ...).
+    message : str
+        Plain words for a person: what is wrong and what to do.
+    """
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Upload:
+    """One uploaded file, held in memory."""
+
+    filename: str
+    content_type: str
+    data: bytearray = field(default_factory=bytearray)
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1_000_000:g} MB"
+
+
+def too_large(max_bytes: int) -> UploadError:
+    return UploadError(
+        413, "payload_too_large",
+        f"The upload is larger than the server's limit of {_megabytes(max_bytes)} per "
+        "request. Send smaller images, or fewer images at a time.",
+    )
+
+
+def too_many_files(max_files: int) -> UploadError:
+    return UploadError(
+        413, "too_many_files",
+        f"Too many files in one request: at most {max_files} are accepted. "
+        "Send the rest in another request.",
+    )
+
+
+class _Collector:
+    """python-multipart callbacks that gather the ``files`` parts into :class:`Upload`s."""
+
+    def __init__(self, max_files: int):
+        self.max_files = max_files
+        self.uploads: list[Upload] = []
+        self.n_other_fields = 0
+        self._header_name = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._current: Upload | None = None
+
+    def on_part_begin(self) -> None:
+        self._headers = {}
+        self._current = None
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._header_name.lower()] = self._header_value
+        self._header_name = self._header_value = b""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        if name != FIELD_NAME:
+            self.n_other_fields += 1
+            return
+        if len(self.uploads) >= self.max_files:
+            raise too_many_files(self.max_files)
+        filename = options.get(b"filename", b"").decode("utf-8", "replace")
+        content_type = self._headers.get(b"content-type", b"").decode("latin-1")
+        self._current = Upload(filename or f"file {len(self.uploads) + 1}", content_type)
+        self.uploads.append(self._current)
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current is not None:
+            self._current.data += data[start:end]
+
+    def on_part_end(self) -> None:
+        self._current = None
+
+    def callbacks(self) -> dict:
+        return {name: getattr(self, name) for name in (
+            "on_part_begin", "on_header_field", "on_header_value", "on_header_end",
+            "on_headers_finished", "on_part_data", "on_part_end")}
+
+
+async def read_uploads(request: Request, max_bytes: int, max_files: int) -> list[Upload]:
+    """Read the ``files`` parts of a multipart request into memory.
+
+    Parameters
+    ----------
+    request : starlette.requests.Request
+        A ``multipart/form-data`` POST.
+    max_bytes : int
+        The most bytes the whole body may have (all files plus the multipart framing).
+    max_files : int
+        The most ``files`` parts accepted.
+
+    Returns
+    -------
+    list of Upload
+        In the order they were sent; at least one.
+
+    Raises
+    ------
+    UploadError
+        413 when the body passes ``max_bytes`` (by its header, or counted while reading)
+        or has more than ``max_files`` files; 415 when it is not multipart; 422 when it
+        has no ``files`` part; 400 when the multipart framing is broken.
+    """
+    content_type, params = parse_options_header(request.headers.get("content-type"))
+    if content_type != b"multipart/form-data" or b"boundary" not in params:
+        raise UploadError(
+            415, "not_multipart",
+            "Send the images as multipart/form-data, one or more parts named "
+            f"'{FIELD_NAME}' (an HTML form with <input type=file name={FIELD_NAME}>, or "
+            f"curl -F {FIELD_NAME}=@image.png).",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(max_bytes)
+
+    collector = _Collector(max_files)
+    parser = MultipartParser(params[b"boundary"], collector.callbacks())
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > max_bytes:  # counted, whatever the header said
+                raise too_large(max_bytes)
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise UploadError(400, "bad_multipart",
+                          f"The upload's multipart framing is broken ({exc}); "
+                          "send it again.") from None
+    except ClientDisconnect:
+        raise UploadError(400, "disconnected", "The upload was interrupted.") from None
+
+    if not collector.uploads:
+        extra = (f" (the request had {collector.n_other_fields} part(s) with other names)"
+                 if collector.n_other_fields else "")
+        raise UploadError(
+            422, "no_files",
+            f"No files were uploaded{extra}. Attach one or more images in parts named "
+            f"'{FIELD_NAME}'.",
+        )
+    return collector.uploads
