@@ -1,0 +1,93 @@
+"""``neurallab serve``: the upload-and-classify web app."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import math
+import os
+import sys
+
+EPILOG = """examples:
+  neurallab serve                         the default Fashion-MNIST model on http://127.0.0.1:8000
+  neurallab serve model.safetensors --port 8080
+  neurallab serve --max-upload-mb 4 --max-files 8
+
+With no MODEL, a small network is trained on the Fashion-MNIST sample shipped with
+neurallab the first time (a few seconds) and cached in ~/.cache/neurallab.
+The page is at /, the API documentation at /docs.
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="start the web app: upload an image, see what the network says",
+        description="Start the web app: upload images (or draw one), see the 28×28 input "
+                    "the network receives, its top classes and the model card.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", nargs="?", metavar="MODEL",
+                   help="a .safetensors image classifier (default: the built-in "
+                        "Fashion-MNIST model)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--max-upload-mb", type=float, default=10.0, metavar="MB",
+                   help="largest upload per request, in megabytes (default 10)")
+    p.add_argument("--max-files", type=int, default=16, metavar="N",
+                   help="most images per request (default 16)")
+    p.set_defaults(func=run)
+
+
+def _check(args) -> int:
+    from ..cli import CLIError
+
+    if not 0 <= args.port <= 65535:
+        raise CLIError(f"--port must be between 0 and 65535, got {args.port}")
+    mb = args.max_upload_mb
+    if not (math.isfinite(mb) and mb > 0):
+        raise CLIError(f"--max-upload-mb must be a positive number, got {mb:g}")
+    if args.max_files < 1:
+        raise CLIError(f"--max-files must be at least 1, got {args.max_files}")
+    if args.model is not None and not os.path.isfile(args.model):
+        raise CLIError(f"model file {args.model} does not exist; give the path of a "
+                       ".safetensors model, or no MODEL for the default one")
+    return int(mb * 1_000_000)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args) -> int:
+    from ..cli import CLIError
+
+    max_bytes = _check(args)
+    try:
+        import uvicorn
+
+        from ..web import create_app
+        from ..web.default_model import default_model
+    except ModuleNotFoundError as exc:
+        raise CLIError(f"the web app needs {exc.name}: pip install 'neurallab[web]'") from None
+
+    def log(line: str) -> None:
+        print(f"neurallab serve: {line}", file=sys.stderr, flush=True)
+
+    if args.model is None:
+        default_model(log=log)  # trained and cached now, with progress shown
+    app = create_app(args.model, max_upload_bytes=max_bytes, max_files=args.max_files)
+    if not _is_loopback(args.host):
+        log(f"listening on {args.host}: other machines can reach this server")
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    log(f"open http://{host}:{args.port}/ in a browser (Ctrl-C stops)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info",
+                timeout_graceful_shutdown=5)
+    return 0
