@@ -135,7 +135,8 @@ class BinaryCrossEntropy(Loss):
         return float(-(y * log_p + (1 - y) * log_q).sum())
 
     def grad_yhat(self, y, yhat):
-        return (yhat - y) / (yhat * (1.0 - yhat))
+        # ŷ(1 − ŷ) underflows to 0 where a softmax saturates; keep the quotient finite
+        return (yhat - y) / np.maximum(yhat * (1.0 - yhat), np.finfo(yhat.dtype).tiny)
 
     def output_delta(self, y, yhat, z, activation):
         if activation.name == "sigmoid":
@@ -163,8 +164,12 @@ class CategoricalCrossEntropy(Loss):
 
     def output_delta(self, y, yhat, z, activation):
         if activation.name == "softmax":
-            # fused: rows of y sum to 1, so softmax'ᵀ(−y/ŷ) = ŷ − y
-            return yhat - y
+            # fused: softmax'ᵀ(−y/ŷ) = ŷ·Σₖyₖ − y, which is ŷ − y when rows of y sum to 1
+            s = y.sum(axis=1, keepdims=True)
+            return yhat * s - y
+        if activation.name == "sigmoid":
+            # fused: ∂/∂z [−y·log σ(z)] = −y·(1 − σ(z)); no division by an underflowed ŷ
+            return y * (yhat - 1.0)
         return super().output_delta(y, yhat, z, activation)
 
 
