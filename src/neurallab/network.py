@@ -124,6 +124,12 @@ class Network:
         self.output_activation = get_activation(
             activation if output_activation is None else output_activation
         )
+        if self.output_activation.coupled and self.layer_sizes[-1] == 1:
+            raise InputError(
+                f"a {self.output_activation.name} over a single output is always 1; use "
+                "output_activation='sigmoid' for one output (two classes), or one output "
+                "per class"
+            )
         if not isinstance(bias, (bool, np.bool_)):
             raise InputTypeError(f"bias must be True or False, got {bias!r}")
         self.bias = bool(bias)
