@@ -309,6 +309,13 @@ def test_softmax_on_a_hidden_layer():
         nl.Network([2, 3, 1], activation="softmax", output_activation="sigmoid")
 
 
+def test_softmax_over_one_output():
+    with pytest.raises(InputError, match=re.escape(
+            "a softmax over a single output is always 1; use output_activation='sigmoid' "
+            "for one output (two classes), or one output per class")):
+        nl.Network([2, 3, 1], output_activation="softmax")
+
+
 def test_unknown_loss_lists_the_valid_ones(net, sleep):
     X, y = sleep
     with pytest.raises(InputError, match=re.escape(
