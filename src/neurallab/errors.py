@@ -13,6 +13,9 @@ __all__ = [
     "ModelFileError",
     "TrainingDivergedError",
     "JacobianTooLargeError",
+    "ImageError",
+    "DatasetFileError",
+    "DatasetNotFoundError",
 ]
 
 
@@ -51,3 +54,15 @@ class TrainingDivergedError(NeuralLabError, FloatingPointError):
 
 class JacobianTooLargeError(NeuralLabError, ValueError):
     """Levenberg–Marquardt would need a Jacobian larger than its memory limit."""
+
+
+class ImageError(InputError):
+    """A file or upload is not a readable image: empty, truncated, foreign or too large."""
+
+
+class DatasetFileError(ModelFileError):
+    """A data file (IDX, prepared ``.npz``) is truncated, foreign or inconsistent."""
+
+
+class DatasetNotFoundError(NeuralLabError, FileNotFoundError):
+    """A data set's files are in none of the places searched; the message says how to get them."""
