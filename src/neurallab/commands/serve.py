@@ -74,7 +74,7 @@ def run(args) -> int:
         import uvicorn
 
         from ..web import create_app
-        from ..web.default_model import default_model
+        from ..web.default import default_model
     except ModuleNotFoundError as exc:
         raise CLIError(f"the web app needs {exc.name}: pip install 'neurallab[web]'") from None
 

@@ -11,7 +11,7 @@ Needs the ``web`` extra (FastAPI, uvicorn, python-multipart).
 from __future__ import annotations
 
 from .app import create_app
-from .default_model import default_model
+from .default import default_model
 from .inference import ImageClassifier
 
 __all__ = ["create_app", "default_model", "ImageClassifier"]

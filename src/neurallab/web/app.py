@@ -105,7 +105,7 @@ def _resolve_model(model, max_pixels: int, top_k: int, cache_dir) -> ImageClassi
     if isinstance(model, ImageClassifier):
         return model
     if model is None:
-        from .default_model import default_model, default_model_path
+        from .default import default_model, default_model_path
 
         net = default_model(cache_dir)
         source = f"default model, cached at {default_model_path(cache_dir)}"
@@ -133,7 +133,7 @@ def create_app(model: Network | str | os.PathLike | None = None,
         A trained image classifier (with ``meta["preprocessing"]`` and
         ``class_names``), a ``.safetensors`` file holding one, or ``None`` for the
         default model (trained on the shipped Fashion-MNIST sample on first use and
-        cached; see :mod:`neurallab.web.default_model`).
+        cached; see :mod:`neurallab.web.default`).
     max_upload_bytes : int
         The most bytes one ``/api/predict`` request may carry, all files together;
         more is refused with 413, counted while reading whatever the headers say.

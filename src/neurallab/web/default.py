@@ -26,7 +26,7 @@ from ..errors import ModelFileError
 from ..io import load
 from ..network import Network
 
-__all__ = ["default_model", "default_model_path", "cache_dir", "RECIPE"]
+__all__ = ["default_model", "default_model_path", "cache_dir", "train_default", "RECIPE"]
 
 #: how the default model is built and trained (its digest names the cached file)
 RECIPE = {
@@ -71,11 +71,25 @@ def default_model_path(directory: str | os.PathLike | None = None) -> Path:
     return directory / f"fashion-mnist-sample-mlp-{_digest()}.safetensors"
 
 
-def _train(log=None) -> Network:
-    """Train the default model on the shipped sample (a few seconds)."""
+def train_default(recipe: dict | None = None, log=None) -> Network:
+    """Train a classifier on the shipped Fashion-MNIST sample (a few seconds).
+
+    Parameters
+    ----------
+    recipe : dict, optional
+        :data:`RECIPE` (the default) or a variant of it (tests train a smaller one).
+    log : callable, optional
+        Called with one line of progress text.
+
+    Returns
+    -------
+    Network
+        With ``class_names`` and ``meta`` filled in (preprocessing, training data,
+        test accuracy on the sample's test images).
+    """
     from ..datasets import fashion_mnist_sample
 
-    r = RECIPE
+    r = RECIPE if recipe is None else recipe
     data = fashion_mnist_sample()
     n_features = int(np.prod(r["preprocessing"]["image_size"]))
     X_train = data.X_train.reshape(len(data.X_train), n_features).astype(np.float32)
@@ -132,7 +146,7 @@ def default_model(directory: str | os.PathLike | None = None, *, log=None) -> Ne
         except ModelFileError as exc:
             if log:
                 log(f"cached model {path} is unusable ({exc}); training it again")
-    net = _train(log)
+    net = train_default(log=log)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         net.save(path)

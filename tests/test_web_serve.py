@@ -1,0 +1,105 @@
+"""``neurallab serve``: arguments, messages, and the app it hands to uvicorn."""
+
+from __future__ import annotations
+
+import pytest
+
+import neurallab as nl
+from neurallab.cli import main
+from neurallab.web import default as dm
+
+uvicorn = pytest.importorskip("uvicorn")
+# Starlette asks for httpx2 in its test client; the httpx it still supports is what we have
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+
+
+def image_net() -> nl.Network:
+    """An (untrained) network that carries everything the web app needs."""
+    net = nl.Network([784, 4, 3], activation="relu", output_activation="softmax",
+                     dtype="float32", seed=0)
+    net.loss = "categorical_crossentropy"
+    net.class_names = ["a", "b", "c"]
+    net.meta = {"name": "tiny", "preprocessing": dict(dm.RECIPE["preprocessing"])}
+    return net
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """Run ``neurallab serve`` with uvicorn.run replaced: returns what it was given."""
+    calls = {}
+
+    def fake_run(app, **kwargs):
+        calls["app"], calls["kwargs"] = app, kwargs
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    return calls
+
+
+def test_help_shows_examples(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "neurallab serve model.safetensors --port 8080" in out
+    assert "--max-upload-mb" in out
+
+
+def test_serves_a_model_file(served, tmp_path, capsys):
+    path = tmp_path / "m.safetensors"
+    image_net().save(path)
+    assert main(["serve", str(path), "--port", "8123", "--max-upload-mb", "2.5",
+                 "--max-files", "3"]) == 0
+    assert served["kwargs"]["host"] == "127.0.0.1" and served["kwargs"]["port"] == 8123
+    app = served["app"]
+    card = app.state.classifier.card()
+    assert card["name"] == "tiny" and card["class_names"] == ["a", "b", "c"]
+    from fastapi.testclient import TestClient
+
+    limits = TestClient(app).get("/api/model").json()["limits"]
+    assert limits["max_upload_bytes"] == 2_500_000 and limits["max_files"] == 3
+    assert "open http://127.0.0.1:8123/ in a browser" in capsys.readouterr().err
+
+
+def test_default_model_when_none_is_given(served, monkeypatch, capsys):
+    net = image_net()
+    calls = []
+
+    def fake_default(directory=None, log=None):
+        calls.append(log)
+        if log:
+            log("training the default model ...")
+        return net
+
+    monkeypatch.setattr(dm, "default_model", fake_default)
+    assert main(["serve"]) == 0
+    assert served["app"].state.classifier.net is net
+    assert "neurallab serve: training the default model ..." in capsys.readouterr().err
+
+
+def test_public_address_is_announced(served, tmp_path, capsys):
+    path = tmp_path / "m.safetensors"
+    image_net().save(path)
+    main(["serve", str(path), "--host", "0.0.0.0"])
+    assert "listening on 0.0.0.0: other machines can reach this server" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["missing.safetensors"], "model file missing.safetensors does not exist; give the path "
+                              "of a .safetensors model, or no MODEL for the default one"),
+    (["--port", "70000"], "--port must be between 0 and 65535, got 70000"),
+    (["--max-upload-mb", "0"], "--max-upload-mb must be a positive number, got 0"),
+    (["--max-upload-mb", "nan"], "--max-upload-mb must be a positive number, got nan"),
+    (["--max-files", "0"], "--max-files must be at least 1, got 0"),
+])
+def test_bad_arguments_get_one_clear_line(served, capsys, args, message):
+    assert main(["serve", *args]) == 2
+    assert capsys.readouterr().err == f"neurallab serve: error: {message}\n"
+    assert "app" not in served
+
+
+def test_a_model_that_is_not_an_image_classifier_is_refused(served, tmp_path, capsys):
+    path = tmp_path / "regressor.safetensors"
+    nl.Network([2, 3, 1]).save(path)
+    assert main(["serve", str(path)]) == 1
+    assert capsys.readouterr().err.startswith(
+        "neurallab serve: error: the model does not record how its input images were prepared")
