@@ -25,7 +25,7 @@ from neurallab.web.default import RECIPE, train_default
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
 #: a smaller variant of the default recipe: the same kind of model in a few seconds
-QUICK_RECIPE = {**RECIPE, "layer_sizes": [784, 64, 10], "epochs": 4}
+QUICK_RECIPE = {**RECIPE, "training": {**RECIPE["training"], "hidden": [64], "epochs": 4}}
 LIMIT = 300_000  # bytes per request in these tests
 MAX_FILES = 4
 

@@ -8,13 +8,12 @@ import pytest
 from neurallab.web import default as dm
 
 #: the smallest recipe that still trains: the caching logic is what is tested here
-TINY = {"layer_sizes": [784, 8, 10], "epochs": 1}
+TINY = {**dm.RECIPE["training"], "hidden": [8], "epochs": 1}
 
 
 @pytest.fixture
 def tiny_recipe(monkeypatch):
-    for key, value in TINY.items():
-        monkeypatch.setitem(dm.RECIPE, key, value)
+    monkeypatch.setitem(dm.RECIPE, "training", TINY)
 
 
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
@@ -33,7 +32,7 @@ def test_trained_once_then_loaded_from_the_cache(tiny_recipe, tmp_path, monkeypa
     assert lines[0].startswith("training the default model on the Fashion-MNIST sample")
     assert lines[1].startswith("default model trained: test accuracy")
     assert net.meta["preprocessing"] == dm.RECIPE["preprocessing"]
-    assert net.meta["recipe"]["layer_sizes"] == [784, 8, 10]
+    assert net.layer_sizes == [784, 8, 10] and net.meta["training"]["hidden"] == [8]
     assert len(net.class_names) == 10
     assert 0.0 <= net.meta["test_accuracy"] <= 1.0
 
@@ -48,7 +47,7 @@ def test_trained_once_then_loaded_from_the_cache(tiny_recipe, tmp_path, monkeypa
 
 def test_another_recipe_gets_another_file(tiny_recipe, tmp_path, monkeypatch):
     first = dm.default_model_path(tmp_path)
-    monkeypatch.setitem(dm.RECIPE, "epochs", 2)
+    monkeypatch.setitem(dm.RECIPE, "training", {**TINY, "epochs": 2})
     assert dm.default_model_path(tmp_path) != first
 
 

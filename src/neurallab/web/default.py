@@ -19,8 +19,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from .. import __version__
 from ..errors import ModelFileError
 from ..io import load
@@ -28,21 +26,13 @@ from ..network import Network
 
 __all__ = ["default_model", "default_model_path", "cache_dir", "train_default", "RECIPE"]
 
-#: how the default model is built and trained (its digest names the cached file)
+#: how the default model is built and trained (its digest names the cached file):
+#: ``training`` is a :class:`neurallab.classify.TrainingRecipe` as a dict — one hidden
+#: layer of 128 ReLU units, Adam, light L2 — small enough to train in seconds
 RECIPE = {
     "data": "fashion_mnist_sample",
-    "layer_sizes": [784, 128, 10],
-    "activation": "relu",
-    "output_activation": "softmax",
-    "init": "he",
-    "dtype": "float32",
-    "loss": "categorical_crossentropy",
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "l2": 1e-4,
-    "epochs": 12,
-    "batch_size": 64,
-    "seed": 0,
+    "training": {"hidden": [128], "activation": "relu", "optimizer": "adam", "lr": 1e-3,
+                 "batch_size": 64, "epochs": 12, "l2": 1e-4, "seed": 0},
     "preprocessing": {"image_size": [28, 28], "color_mode": "grayscale",
                       "normalization": "unit", "invert": False},
 }
@@ -87,37 +77,29 @@ def train_default(recipe: dict | None = None, log=None) -> Network:
         With ``class_names`` and ``meta`` filled in (preprocessing, training data,
         test accuracy on the sample's test images).
     """
+    from ..classify import TrainingRecipe, evaluate, train_classifier
     from ..datasets import fashion_mnist_sample
 
     r = RECIPE if recipe is None else recipe
     data = fashion_mnist_sample()
-    n_features = int(np.prod(r["preprocessing"]["image_size"]))
-    X_train = data.X_train.reshape(len(data.X_train), n_features).astype(np.float32)
-    X_test = data.X_test.reshape(len(data.X_test), n_features).astype(np.float32)
-    if X_train.max() > 1.0:  # pixel values 0..255 → the "unit" normalization, [0, 1]
-        X_train /= 255.0
-        X_test /= 255.0
+    training = TrainingRecipe.from_dict(r["training"])
+    n_train, n_test = len(data.X_train), len(data.X_test)
     if log:
         log(f"training the default model on the Fashion-MNIST sample "
-            f"({len(X_train)} images, {r['epochs']} epochs)...")
-    net = Network(r["layer_sizes"], activation=r["activation"],
-                  output_activation=r["output_activation"], init=r["init"],
-                  dtype=r["dtype"], seed=r["seed"])
-    net.fit(X_train, data.y_train, loss=r["loss"], optimizer=r["optimizer"], lr=r["lr"],
-            l2=r["l2"], epochs=r["epochs"], batch_size=r["batch_size"], seed=r["seed"],
-            verbose=0)
-    accuracy = float(np.mean(net.predict(X_test) == np.asarray(data.y_test)))
-    net.class_names = list(data.class_names)
-    net.meta = {
+            f"({n_train:,} images, {training.epochs} epochs)...")
+    net, _ = train_classifier(data.X_train, data.y_train, training,
+                              class_names=list(data.class_names),
+                              preprocessing=dict(r["preprocessing"]))
+    accuracy = evaluate(net, data.X_test, data.y_test).accuracy
+    net.meta.update({
         "name": "Fashion-MNIST sample MLP",
-        "preprocessing": dict(r["preprocessing"]),
         "training_data": (f"the Fashion-MNIST sample shipped with neurallab: "
-                          f"{len(X_train):,} training images, {len(X_test):,} test images, "
+                          f"{n_train:,} training images, {n_test:,} test images, "
                           f"{len(net.class_names)} classes"),
         "test_accuracy": accuracy,
-        "n_test": len(X_test),
-        "recipe": r,
-    }
+        "n_test": n_test,
+        "data": r["data"],
+    })
     if log:
         log(f"default model trained: test accuracy {accuracy:.1%}")
     return net
