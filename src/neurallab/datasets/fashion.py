@@ -1,0 +1,320 @@
+"""Fashion-MNIST: find the files, load them fast, or use the sample shipped inside.
+
+Fashion-MNIST (Zalando Research, MIT licence) is 70,000 grayscale 28×28 pictures of
+clothing in 10 classes: 60,000 for training (6,000 per class) and 10,000 for testing
+(1,000 per class), in the IDX format of MNIST.
+
+:func:`load_fashion_mnist` looks for the four files, in this order, in
+
+1. the ``data_dir`` argument,
+2. the folder named by the ``NEURALLAB_DATA`` environment variable,
+3. the user cache, ``$XDG_CACHE_HOME/neurallab/fashion-mnist`` (default
+   ``~/.cache/neurallab/fashion-mnist``),
+4. ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``),
+
+accepting in each either the files themselves or a ``fashion-mnist`` sub-folder,
+and each file gzip-compressed (``*.gz``) or not. If none has them and ``download``
+is true, it downloads them into the user cache, checking every file's SHA-256
+against the published value before keeping it; if that fails too, the error lists
+the places searched and the three ways to get the files.
+
+:func:`fashion_mnist_sample` needs no files at all: 3,000 training and 1,000 test
+images (stratified: 300 and 100 per class) ship inside the package, made by
+``scripts/make_fashion_sample.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DatasetFileError, DatasetNotFoundError
+from .idx import read_idx
+
+__all__ = [
+    "FASHION_MNIST_CLASSES", "FASHION_MNIST_FILES", "FASHION_MNIST_URLS", "DEBIAN_DIR",
+    "ImageDataset", "load_fashion_mnist", "fashion_mnist_sample", "fashion_mnist_dirs",
+]
+
+#: the ten classes, in label order (label 0 is "T-shirt/top")
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+@dataclass(frozen=True)
+class _File:
+    name: str          # the upstream file name (gzip-compressed)
+    gz_sha256: str     # SHA-256 of the upstream .gz file (checked after a download)
+    raw_sha256: str    # SHA-256 of the decompressed IDX data (same for every copy)
+    shape: tuple       # what the IDX header must declare
+
+
+#: the four files: upstream ``.gz`` SHA-256 (as published with the data set and
+#: used by TensorFlow Datasets) and SHA-256 of the decompressed data (which also
+#: identifies copies recompressed by a distribution, such as Debian's)
+FASHION_MNIST_FILES = {
+    "train_images": _File(
+        "train-images-idx3-ubyte.gz",
+        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", (60000, 28, 28)),
+    "train_labels": _File(
+        "train-labels-idx1-ubyte.gz",
+        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", (60000,)),
+    "test_images": _File(
+        "t10k-images-idx3-ubyte.gz",
+        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", (10000, 28, 28)),
+    "test_labels": _File(
+        "t10k-labels-idx1-ubyte.gz",
+        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", (10000,)),
+}
+#: where the files can be downloaded from, tried in order (same bytes at both)
+FASHION_MNIST_URLS = (
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+)
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+_SAMPLE = "fashion_mnist_sample.npz"
+_DOWNLOAD_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, eq=False)
+class ImageDataset:
+    """Images and integer labels, split into training and test sets.
+
+    Attributes
+    ----------
+    X_train : ndarray, shape (n_train, height, width), uint8
+    y_train : ndarray, shape (n_train,), int64
+    X_test : ndarray, shape (n_test, height, width), uint8
+    y_test : ndarray, shape (n_test,), int64
+    class_names : tuple of str
+        ``class_names[k]`` names label ``k``.
+    source : str
+        Where the arrays came from (a folder, or the packaged sample).
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple = FASHION_MNIST_CLASSES
+    source: str = ""
+    extra: dict = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return (f"ImageDataset(train={self.X_train.shape}, test={self.X_test.shape}, "
+                f"classes={len(self.class_names)}, source={self.source!r})")
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "neurallab" / "fashion-mnist"
+
+
+def fashion_mnist_dirs(data_dir=None) -> list[Path]:
+    """The folders searched for the files, in order (see the module docstring)."""
+    dirs = []
+    if data_dir is not None:
+        dirs.append(Path(os.fspath(data_dir)).expanduser())
+    if os.environ.get("NEURALLAB_DATA"):
+        dirs.append(Path(os.environ["NEURALLAB_DATA"]).expanduser())
+    dirs += [_cache_dir(), DEBIAN_DIR]
+    out = []
+    for d in dirs:
+        for cand in (d, d / "fashion-mnist"):
+            if cand not in out:
+                out.append(cand)
+    return out
+
+
+def _find_in(folder: Path) -> dict[str, Path] | None:
+    """The four files in ``folder`` (``.gz`` or decompressed), or ``None`` if any is missing."""
+    found = {}
+    for key, spec in FASHION_MNIST_FILES.items():
+        for name in (spec.name, spec.name[:-3]):
+            if (folder / name).is_file():
+                found[key] = folder / name
+                break
+        else:
+            return None
+    return found
+
+
+def _how_to_get(searched: list[Path], download_note: str) -> str:
+    names = ", ".join(f.name for f in FASHION_MNIST_FILES.values())
+    places = "; ".join(str(p) for p in searched)
+    return (
+        f"Fashion-MNIST files not found (looked in: {places}). {download_note}Get them in "
+        f"one of three ways: (1) on Debian/Ubuntu, 'sudo apt-get install "
+        f"dataset-fashion-mnist' (installs them in {DEBIAN_DIR}); (2) download {names} "
+        f"from {FASHION_MNIST_URLS[0]} (or {FASHION_MNIST_URLS[1]}) into {_cache_dir()}; "
+        "(3) put them in any folder and pass data_dir=that folder or set NEURALLAB_DATA. "
+        "For a quick start without any download use neurallab.datasets."
+        "fashion_mnist_sample()."
+    )
+
+
+def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
+    """Download ``url`` to ``dest``, keeping it only if its SHA-256 is ``sha256``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as resp:
+            while chunk := resp.read(1 << 20):
+                digest.update(chunk)
+                f.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise DatasetFileError(
+                f"download of {url} has SHA-256 {digest.hexdigest()}, expected {sha256}; "
+                "the file was discarded (a proxy or mirror changed it). Try again, or "
+                "install the files another way."
+            )
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _download_all(timeout: float) -> dict[str, Path]:
+    target = _cache_dir()
+    errors = []
+    for base in FASHION_MNIST_URLS:
+        try:
+            for spec in FASHION_MNIST_FILES.values():
+                if not (target / spec.name).is_file():
+                    _download(base + spec.name, target / spec.name, spec.gz_sha256, timeout)
+            return _find_in(target)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            errors.append(f"{base}: {getattr(exc, 'reason', exc)}")
+    raise OSError("; ".join(errors))
+
+
+def _check_sha256(path: Path, spec: _File) -> None:
+    """Check a file's decompressed (or raw) content against the published data."""
+    import gzip
+
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    got = hashlib.sha256(data).hexdigest()
+    if got != spec.raw_sha256:
+        raise DatasetFileError(
+            f"{path} is not the published Fashion-MNIST file (SHA-256 of its data is {got}, "
+            f"expected {spec.raw_sha256}); replace it, or load it with read_idx if it is "
+            "another data set"
+        )
+
+
+def load_fashion_mnist(data_dir=None, *, download: bool = True,
+                       verify: bool = False) -> ImageDataset:
+    """Load Fashion-MNIST's 60,000 training and 10,000 test images.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        Searched first; see the module docstring for the full search order.
+    download : bool
+        If the files are nowhere, download them into the user cache (each file's
+        SHA-256 is checked before it is kept). Without a network connection this
+        fails with the instructions below instead.
+    verify : bool
+        Also check the SHA-256 of files found locally (about 0.2 s more); downloads
+        are always checked.
+
+    Returns
+    -------
+    ImageDataset
+        ``X_train`` (60000, 28, 28) uint8, ``y_train`` (60000,) int64, ``X_test``
+        (10000, 28, 28) uint8, ``y_test`` (10000,) int64, ``class_names`` (10 names),
+        ``source`` the folder the files came from.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        The files are nowhere and could not be downloaded; the message lists the
+        folders searched and how to get the files (``apt-get install
+        dataset-fashion-mnist``, the download URLs, or ``data_dir``).
+    DatasetFileError
+        A file is truncated, corrupt, has the wrong shape or labels out of range.
+    """
+    searched = fashion_mnist_dirs(data_dir)
+    files = None
+    for folder in searched:
+        files = _find_in(folder)
+        if files is not None:
+            break
+    if files is None:
+        if not download:
+            raise DatasetNotFoundError(_how_to_get(searched, "Downloading was not allowed "
+                                                             "(download=False). "))
+        try:
+            files = _download_all(_DOWNLOAD_TIMEOUT)
+        except OSError as exc:
+            raise DatasetNotFoundError(
+                _how_to_get(searched, f"Downloading failed ({exc}). ")) from None
+    if verify:
+        for key, path in files.items():
+            _check_sha256(path, FASHION_MNIST_FILES[key])
+    arrays = {}
+    for key, path in files.items():
+        arr = read_idx(path)
+        want = FASHION_MNIST_FILES[key].shape
+        if arr.shape != want or arr.dtype != np.uint8:
+            raise DatasetFileError(
+                f"{path} holds {arr.dtype} data of shape {arr.shape}, but Fashion-MNIST's "
+                f"{FASHION_MNIST_FILES[key].name} is uint8 of shape {want}; replace the file"
+            )
+        arrays[key] = arr
+    for key in ("train_labels", "test_labels"):
+        if arrays[key].max() >= len(FASHION_MNIST_CLASSES):
+            raise DatasetFileError(
+                f"{files[key]} has label {int(arrays[key].max())}; Fashion-MNIST labels are "
+                "0-9. Replace the file."
+            )
+    return ImageDataset(
+        X_train=arrays["train_images"], y_train=arrays["train_labels"].astype(np.int64),
+        X_test=arrays["test_images"], y_test=arrays["test_labels"].astype(np.int64),
+        class_names=FASHION_MNIST_CLASSES, source=str(files["train_images"].parent),
+    )
+
+
+def fashion_mnist_sample() -> ImageDataset:
+    """A small stratified sample of Fashion-MNIST that ships inside the package.
+
+    3,000 training images (300 per class) drawn from Fashion-MNIST's training set
+    and 1,000 test images (100 per class) from its test set, seeded, so chapters
+    8–9 and the web app work with no download. The positions of the chosen images
+    in the full sets are in ``extra["index_train"]`` and ``extra["index_test"]``.
+
+    Returns
+    -------
+    ImageDataset
+        ``X_train`` (3000, 28, 28) uint8, ``y_train`` (3000,) int64, ``X_test``
+        (1000, 28, 28) uint8, ``y_test`` (1000,) int64; fresh arrays on every call.
+    """
+    resource = importlib.resources.files("neurallab.datasets").joinpath("data").joinpath(_SAMPLE)
+    with importlib.resources.as_file(resource) as path, \
+            np.load(path, allow_pickle=False) as z:
+        return ImageDataset(
+            X_train=z["X_train"], y_train=z["y_train"].astype(np.int64),
+            X_test=z["X_test"], y_test=z["y_test"].astype(np.int64),
+            class_names=tuple(str(c) for c in z["class_names"]),
+            source="neurallab Fashion-MNIST sample (3,000 train / 1,000 test)",
+            extra={"index_train": z["index_train"], "index_test": z["index_test"]},
+        )
