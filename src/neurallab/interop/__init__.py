@@ -1,0 +1,112 @@
+"""The same network in PyTorch, Keras and ONNX — out and back without losing a digit.
+
+The big frameworks do what neurallab does by hand: a graph of layers, automatic
+differentiation instead of hand-written backpropagation, a ``Sequential``/``fit``
+API. These functions carry a :class:`~neurallab.Network` across in either
+direction, with the same weights bit for bit, so our math can be checked against
+theirs and a model can move on when it outgrows us.
+
+======================  =============================  ==============================
+neurallab               PyTorch (``to_torch``)         Keras 3 (``to_keras``)
+======================  =============================  ==============================
+layer ``l``, ``W[l]``   ``module[2l]`` ``nn.Linear``;  ``Dense`` ``"dense_{l}"``;
+(n_in, n_out)           ``"{2l}.weight"`` = ``W[l].T`` kernel = ``W[l]``
+``b[l]`` (n_out,)       ``"{2l}.bias"``                bias
+activation of layer l   ``module[2l+1]``               ``activation=`` of the Dense
+``sigmoid``             ``nn.Sigmoid``                 ``"sigmoid"``
+``tanh``                ``nn.Tanh``                    ``"tanh"``
+``relu``                ``nn.ReLU``                    ``"relu"``
+``leaky_relu`` (0.01)   ``nn.LeakyReLU(0.01)``         ``LeakyReLU(negative_slope=0.01)``
+                                                       layer after a linear Dense
+``identity``            ``nn.Identity``                ``"linear"``
+``softmax`` (output)    ``nn.Softmax(dim=-1)``         ``"softmax"``
+======================  =============================  ==============================
+
+ONNX (``to_onnx``): initializers ``W{l}`` = ``W[l]`` and ``b{l}``; nodes ``Gemm``
+(``MatMul`` without biases), then ``Sigmoid``/``Tanh``/``Relu``/
+``LeakyRelu(alpha=0.01)``/``Softmax(axis=-1)``; input ``"X"``, output ``"Y"``.
+
+**The model file is a PyTorch state_dict.** A ``.safetensors`` file written by
+:meth:`Network.save` stores ``W[l].T`` under ``"{2l}.weight"`` and ``b[l]`` under
+``"{2l}.bias"`` — the names above — so, with nothing from neurallab but the module::
+
+    from safetensors.torch import load_file
+    module = to_torch(net)                     # or the same nn.Sequential written by hand
+    module.load_state_dict(load_file("model.safetensors"))
+
+Units: ``to_torch``/``to_keras`` give the bare network, in its own (scaled) units
+like :meth:`Network.forward`; ``to_onnx``, :func:`export_torch` and
+:func:`export_keras` (the ``neurallab export`` command) include the fitted scalers by
+default, so the exported file takes and returns raw units like
+:meth:`Network.predict_raw`. Dropout is a training device and is not exported
+(``from_torch``/``from_keras`` read a ``Dropout`` layer's rate back into the network).
+
+Optional dependencies: each framework is an extra, imported only when a function
+needs it; without it the call raises :class:`MissingExtraError` naming the command,
+e.g. ``pip install "neurallab[torch]"`` (also ``[keras]``, ``[onnx]``). Keras 3
+chooses its backend at its first import: unless ``KERAS_BACKEND`` is already set (or
+Keras already imported) neurallab sets ``KERAS_BACKEND=torch``, the backend its
+``keras`` extra installs — no TensorFlow needed. Set the variable yourself before the
+first import to use another.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from ._deps import MissingExtraError
+from ._keras import export_keras, from_keras, to_keras
+from ._onnx import DEFAULT_OPSET, run_onnx, to_onnx
+from ._torch import export_torch, from_torch, to_torch
+
+__all__ = [
+    "to_torch", "from_torch", "to_keras", "from_keras", "to_onnx", "run_onnx",
+    "export_torch", "export_keras", "export", "FORMATS", "MissingExtraError", "DEFAULT_OPSET",
+]
+
+#: export format -> (file suffix, writer)
+FORMATS = {
+    "onnx": (".onnx", lambda net, path, dtype: to_onnx(net, path, dtype=dtype)),
+    "torch": (".pt2", lambda net, path, dtype: export_torch(net, path, dtype=dtype)),
+    "keras": (".keras", lambda net, path, dtype: export_keras(net, path, dtype=dtype)),
+}
+
+
+def export(net, path, format: str | None = None, *, dtype=None) -> Path:
+    """Write ``net`` for another framework: ``onnx`` (``.onnx``), ``torch`` (``.pt2``,
+    a ``torch.export`` program) or ``keras`` (``.keras``); raw units in and out.
+
+    Parameters
+    ----------
+    net : Network
+    path : str or Path
+        Its suffix names the format when ``format`` is ``None`` and must match it
+        otherwise.
+    format : {"onnx", "torch", "keras"}, optional
+    dtype : {"float32", "float64"}, optional
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    suffixes = {suffix: name for name, (suffix, _) in FORMATS.items()}
+    if format is None:
+        if path.suffix not in suffixes:
+            raise InputError(
+                f"cannot tell the export format from {path.name!r}; end the file name in "
+                f"{', '.join(suffixes)} or name the format ({', '.join(FORMATS)})"
+            )
+        format = suffixes[path.suffix]
+    if format not in FORMATS:
+        raise InputError(f"unknown export format {format!r}; choose one of "
+                         f"{', '.join(FORMATS)}")
+    suffix, write = FORMATS[format]
+    if path.suffix != suffix:
+        raise InputError(f"a {format} export must end in {suffix}, got {path.name!r}; "
+                         f"use {path.with_suffix(suffix).name!r}")
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+    write(net, path, dtype)
+    return path

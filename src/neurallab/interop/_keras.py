@@ -1,0 +1,262 @@
+"""Keras 3: ``to_keras`` / ``from_keras`` and a ``.keras`` file export."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, InputTypeError
+from ..preprocessing import StandardScaler
+from ._common import (
+    LayerSpec,
+    add_activation,
+    add_dropout,
+    assemble,
+    check_network,
+    export_dtype,
+    layer_activations,
+)
+from ._deps import import_keras
+
+__all__ = ["to_keras", "from_keras", "export_keras"]
+
+#: neurallab activation -> Keras activation name inside ``Dense`` (leaky_relu: own layer,
+#: because Keras's ``leaky_relu`` function defaults to slope 0.2, ours is 0.01)
+_KERAS_ACTIVATIONS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu",
+                      "identity": "linear", "softmax": "softmax", "leaky_relu": None}
+#: Keras activation function name -> neurallab's
+_FROM_KERAS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "linear": "identity",
+               "softmax": "softmax"}
+
+_SUPPORTED = ("Dense, Activation, ReLU, LeakyReLU(negative_slope=0.01), Softmax, Dropout, "
+              "Rescaling (first/last)")
+
+
+def _scaler_layer(keras, scaler, dt, invert: bool, name: str):
+    """A Keras ``Rescaling`` layer (``x·scale + offset``) doing a scaler's job.
+
+    Input side: ``(x − offset)/scale`` = ``x·(1/scale) + (−offset/scale)``; output
+    side (``invert``): ``ŷ·scale + offset``. ``Rescaling`` keeps its factors as
+    float64 arrays, also in a saved ``.keras`` file (``Normalization`` would round
+    them to float32).
+    """
+    scale = np.asarray(scaler.scale_, dtype=np.float64)
+    offset = np.asarray(scaler.offset_, dtype=np.float64)
+    if not invert:
+        scale, offset = 1.0 / scale, -offset / scale
+    return keras.layers.Rescaling(scale=scale, offset=offset, dtype=dt.name, name=name)
+
+
+def to_keras(net, *, dtype=None, include_scalers: bool = False):
+    """The network as a Keras 3 ``Sequential`` of ``Dense`` layers with identical weights.
+
+    Layer ``l`` becomes ``Dense(n_out, activation=..., use_bias=net.bias)`` named
+    ``"dense_{l}"``, whose kernel *is* ``W[l]`` (Keras also computes
+    ``x @ kernel + bias``: no transpose). Activations map to Keras names
+    (``identity`` → ``"linear"``), except ``leaky_relu``, which becomes a linear
+    ``Dense`` followed by a ``LeakyReLU(negative_slope=0.01)`` layer, because the
+    Keras function ``leaky_relu`` uses slope 0.2.
+
+    Keras is imported on first use, on the PyTorch backend unless the environment
+    variable ``KERAS_BACKEND`` names another (see :mod:`neurallab.interop`).
+
+    Parameters
+    ----------
+    net : Network
+    dtype : {"float32", "float64"}, optional
+        Layer dtype (Keras dtype policy); defaults to the network's.
+    include_scalers : bool
+        Put the fitted input/output scalers in the model as ``Rescaling`` layers
+        (first and last), so the model takes and returns raw units. Off by default:
+        like the network's ``forward``, the model then works in scaled units.
+
+    Returns
+    -------
+    keras.Sequential
+    """
+    keras = import_keras("to_keras")
+    check_network(net, "to_keras")
+    dt = export_dtype(net, dtype)
+    layers = [keras.Input(shape=(net.n_inputs,), dtype=dt.name, name="x")]
+    if include_scalers and net.input_scaler is not None and net.input_scaler.fitted:
+        layers.append(_scaler_layer(keras, net.input_scaler, dt, False, "input_scaling"))
+    dense = []
+    alpha = float(getattr(net.activation, "alpha", 0.01))
+    for l, (W, act) in enumerate(zip(net.W, layer_activations(net), strict=True)):
+        layer = keras.layers.Dense(W.shape[1], activation=_KERAS_ACTIVATIONS[act] or "linear",
+                                   use_bias=net.bias, dtype=dt.name, name=f"dense_{l}")
+        dense.append(layer)
+        layers.append(layer)
+        if act == "leaky_relu":
+            layers.append(keras.layers.LeakyReLU(negative_slope=alpha, dtype=dt.name,
+                                                 name=f"leaky_relu_{l}"))
+    if include_scalers and net.output_scaler is not None and net.output_scaler.fitted:
+        layers.append(_scaler_layer(keras, net.output_scaler, dt, True, "output_scaling"))
+    model = keras.Sequential(layers, name="neurallab_network")
+    for layer, W, b in zip(dense, net.W, net.b, strict=True):
+        weights = [W.astype(dt)] + ([] if b is None else [b.astype(dt)])
+        layer.set_weights(weights)
+    return model
+
+
+def _keras_activation(layer, keras, label: str) -> str | None:
+    """neurallab's name for an activation layer, or ``None`` if the layer is not one."""
+    L = keras.layers
+    if type(layer) is L.Activation:
+        return _activation_fn(layer.activation, label)
+    if type(layer) is L.LeakyReLU:
+        if float(layer.negative_slope) != 0.01:
+            raise InputError(
+                f"layer {label} is LeakyReLU(negative_slope={layer.negative_slope}); "
+                "neurallab's leaky_relu has slope 0.01 — use LeakyReLU(negative_slope=0.01)"
+            )
+        return "leaky_relu"
+    if type(layer) is L.ReLU:
+        cfg = layer.get_config()
+        if cfg.get("max_value") is None and not cfg.get("threshold"):
+            slope = float(cfg.get("negative_slope") or 0.0)
+            if slope == 0.0:
+                return "relu"
+            if slope == 0.01:
+                return "leaky_relu"
+        raise InputError(
+            f"layer {label} is ReLU with max_value={cfg.get('max_value')}, "
+            f"negative_slope={cfg.get('negative_slope')}, threshold={cfg.get('threshold')}; "
+            "neurallab supports plain ReLU() and negative_slope=0.01 only"
+        )
+    if type(layer) is L.Softmax:
+        axis = layer.axis
+        if axis not in (-1, 1, (-1,), [-1], (1,), [1]):
+            raise InputError(f"layer {label} is Softmax(axis={axis}); neurallab's softmax "
+                             "runs over the outputs of each sample — use axis=-1")
+        return "softmax"
+    return None
+
+
+def _activation_fn(fn, label: str) -> str:
+    name = getattr(fn, "__name__", repr(fn))
+    if name in _FROM_KERAS:
+        return _FROM_KERAS[name]
+    if name == "leaky_relu":
+        raise InputError(
+            f"layer {label} uses the Keras activation 'leaky_relu', whose slope is 0.2; "
+            "neurallab's leaky_relu has slope 0.01 — use a separate "
+            "LeakyReLU(negative_slope=0.01) layer"
+        )
+    raise InputError(
+        f"layer {label} uses activation {name!r}, which neurallab does not support; "
+        "supported: sigmoid, tanh, relu, linear, softmax, LeakyReLU(negative_slope=0.01)"
+    )
+
+
+def _rescaling_scaler(layer, n_features: int, invert: bool):
+    """The scaler a first (``invert=False``) or last ``Rescaling`` layer stands for."""
+    scale = np.broadcast_to(np.asarray(layer.scale, dtype=np.float64), (n_features,))
+    offset = np.broadcast_to(np.asarray(layer.offset, dtype=np.float64), (n_features,))
+    if not invert:  # x·r + c = (x − offset)/scale with scale = 1/r, offset = −c/r
+        scale, offset = 1.0 / scale, -offset / scale
+    return StandardScaler(scale=scale.copy(), offset=offset.copy())
+
+
+def from_keras(model):
+    """A :class:`~neurallab.Network` with the weights of a Keras 3 ``Sequential``.
+
+    The model must be a chain of ``Dense`` layers, each with its activation inside
+    (``sigmoid``, ``tanh``, ``relu``, ``linear``, ``softmax``) and/or followed by one
+    activation layer (``Activation``, ``ReLU``, ``LeakyReLU(negative_slope=0.01)``,
+    ``Softmax(axis=-1)``), optionally a ``Dropout`` after a hidden layer, and
+    optionally a ``Rescaling`` first and last (they become the network's input and
+    output scalers, as :func:`to_keras` with ``include_scalers=True`` writes them).
+    The same rules as :func:`from_torch` apply; anything else is refused with an
+    error naming the layer.
+
+    Parameters
+    ----------
+    model : keras.Sequential
+        Built (it starts with ``keras.Input`` or has been called).
+
+    Returns
+    -------
+    Network
+    """
+    keras = import_keras("from_keras")
+    if not isinstance(model, keras.Sequential):
+        raise InputTypeError(
+            f"from_keras takes a keras.Sequential of Dense layers, got {type(model).__name__}; "
+            "rebuild the model as keras.Sequential([...])"
+        )
+    source = f"the Keras model {model.name!r}"
+    if not model.built:
+        raise InputError(f"{source} is not built, so it has no weights yet; start it with "
+                         "keras.Input(shape=(n_inputs,)) or call model.build((None, n_inputs))")
+    L = keras.layers
+    layers: list[LayerSpec] = []
+    scalers = [None, None]
+    n = len(model.layers)
+    for i, layer in enumerate(model.layers):
+        label = f"{layer.name!r} ({type(layer).__name__})"
+        if type(layer) is L.Dense:
+            weights = [np.asarray(keras.ops.convert_to_numpy(w)) for w in layer.weights]
+            W = weights[0].copy()
+            b = weights[1].copy() if layer.use_bias else None
+            act = _activation_fn(layer.activation, label)
+            layers.append(LayerSpec(W, b, None if act == "identity" else act, label))
+            continue
+        if type(layer) is L.Rescaling:
+            if i == 0:
+                scalers[0] = _rescaling_scaler(layer, model.input_shape[-1], invert=False)
+                continue
+            if i == n - 1 and layers:
+                scalers[1] = _rescaling_scaler(layer, layers[-1].W.shape[1], invert=True)
+                continue
+            raise InputError(f"{source}: {label} is only supported as the first layer "
+                             "(input scaling) or the last (output scaling)")
+        if type(layer) is L.Dropout:
+            add_dropout(layers, layer.rate, label, source, "Dense")
+        else:
+            add_activation(layers, _keras_activation(layer, keras, label), label, source,
+                           "Dense", _SUPPORTED)
+    return assemble(layers, source, dense="Dense", input_scaler=scalers[0],
+                    output_scaler=scalers[1])
+
+
+def export_keras(net, path, *, dtype=None, include_scalers: bool = True) -> Path:
+    """Write the network as a Keras ``.keras`` file (``keras.models.load_model`` reads it).
+
+    With ``include_scalers`` (default) the model takes and returns raw units like
+    :meth:`~neurallab.Network.predict_raw`. The file is written to a temporary name
+    in the same folder and renamed, so it is never half-written.
+
+    Parameters
+    ----------
+    net : Network
+    path : str or Path
+        Must end in ``.keras`` (Keras requires it).
+    dtype : {"float32", "float64"}, optional
+    include_scalers : bool
+
+    Returns
+    -------
+    Path
+    """
+    check_network(net, "export_keras")
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise InputError(f"a Keras model file must end in .keras, got {path}; "
+                         f"use {path.with_suffix('.keras')}")
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+    model = to_keras(net, dtype=dtype, include_scalers=include_scalers)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

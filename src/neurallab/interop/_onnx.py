@@ -1,0 +1,154 @@
+"""ONNX: ``to_onnx`` writes a standard graph; ``run_onnx`` runs one in onnxruntime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, ModelFileError
+from ..io import atomic_write_bytes
+from ._common import check_network, export_dtype, layer_activations
+from ._deps import import_onnx, import_onnxruntime
+
+__all__ = ["to_onnx", "run_onnx", "DEFAULT_OPSET"]
+
+#: opset 17: every op used here exists in it unchanged (Softmax's per-axis form since 13),
+#: and onnxruntime releases from 1.14 (2023) on run it, in float32 and float64.
+DEFAULT_OPSET = 17
+#: neurallab activation -> (ONNX op, attributes); identity adds no node
+_ONNX_ACTIVATIONS = {
+    "sigmoid": ("Sigmoid", {}),
+    "tanh": ("Tanh", {}),
+    "relu": ("Relu", {}),
+    "leaky_relu": ("LeakyRelu", {"alpha": 0.01}),
+    "softmax": ("Softmax", {"axis": -1}),
+    "identity": (None, {}),
+}
+
+
+def to_onnx(net, path=None, *, dtype=None, opset: int = DEFAULT_OPSET,
+            include_scalers: bool = True):
+    """Write the network as a standard ONNX graph and return the ``onnx.ModelProto``.
+
+    The graph, with input ``"X"`` of shape ``(batch, n_inputs)`` (batch dynamic) and
+    output ``"Y"`` of shape ``(batch, n_outputs)``::
+
+        [Sub(X, input_offset), Div(·, input_scale)]        input scaler, if any
+        z_l = Gemm(a, W_l, b_l)   (MatMul(a, W_l) without biases)
+        a_l = Sigmoid | Tanh | Relu | LeakyRelu(alpha=0.01) | Softmax(axis=-1) (z_l)
+        [Mul(·, output_scale), Add(·, output_offset)]      output scaler, if any
+
+    Initializers ``W{l}`` hold ``W[l]`` as is (shape ``(n_in, n_out)``) and
+    ``b{l}`` the biases; the network's configuration is in the model's metadata
+    (``neurallab_config``). The model passes ``onnx.checker.check_model(full_check=True)``
+    before it is written. onnxruntime runs every op here in float64 as well as
+    float32, so no casts are needed.
+
+    Parameters
+    ----------
+    net : Network
+    path : str or Path, optional
+        Where to write the ``.onnx`` file (atomically); ``None`` only returns the model.
+    dtype : {"float32", "float64"}, optional
+        Tensor type of the graph; defaults to the network's dtype.
+    opset : int
+        ONNX opset (13 or newer).
+    include_scalers : bool
+        Put the fitted scalers in the graph so it takes and returns raw units like
+        :meth:`~neurallab.Network.predict_raw` (default); ``False`` gives the bare
+        network, like ``forward``.
+
+    Returns
+    -------
+    onnx.ModelProto
+    """
+    onnx = import_onnx("to_onnx")
+    from onnx import helper, numpy_helper
+
+    from .. import __version__
+
+    check_network(net, "to_onnx")
+    dt = export_dtype(net, dtype)
+    if not isinstance(opset, int) or opset < 13:
+        raise InputError(f"opset must be an integer of at least 13 (Softmax over the last "
+                         f"axis), got {opset!r}")
+    elem = helper.np_dtype_to_tensor_dtype(dt)
+    inits, nodes = [], []
+
+    def const(name, value):
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype=dt), name))
+        return name
+
+    def node(op, inputs, output, **attrs):
+        nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
+        return output
+
+    h = "X"
+    scalers = ((net.input_scaler if include_scalers else None),
+               (net.output_scaler if include_scalers else None))
+    if scalers[0] is not None and scalers[0].fitted:
+        h = node("Sub", [h, const("input_offset", scalers[0].offset_)], "x_centred")
+        h = node("Div", [h, const("input_scale", scalers[0].scale_)], "x_scaled")
+    for l, (W, b, act) in enumerate(zip(net.W, net.b, layer_activations(net), strict=True)):
+        ins = [h, const(f"W{l}", W)] + ([] if b is None else [const(f"b{l}", b)])
+        h = node("Gemm" if b is not None else "MatMul", ins, f"z{l}")
+        op, attrs = _ONNX_ACTIVATIONS[act]
+        if act == "leaky_relu":
+            attrs = {"alpha": float(getattr(net.activation, "alpha", 0.01))}
+        if op is not None:
+            h = node(op, [h], f"a{l}", **attrs)
+    if scalers[1] is not None and scalers[1].fitted:
+        h = node("Mul", [h, const("output_scale", scalers[1].scale_)], "y_scaled")
+        h = node("Add", [h, const("output_offset", scalers[1].offset_)], "y_raw")
+    node("Identity", [h], "Y")  # a fixed output name whatever the last op is
+    graph = helper.make_graph(
+        nodes, "neurallab_network",
+        [helper.make_tensor_value_info("X", elem, ["batch", net.n_inputs])],
+        [helper.make_tensor_value_info("Y", elem, ["batch", net.n_outputs])],
+        inits,
+    )
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="neurallab",
+                              producer_version=__version__,
+                              ir_version=helper.find_min_ir_version_for(opsets))
+    model.doc_string = net.summary()
+    helper.set_model_props(model, {"neurallab_config": json.dumps(net.config())})
+    onnx.checker.check_model(model, full_check=True)
+    if path is not None:
+        atomic_write_bytes(Path(path), model.SerializeToString())
+    return model
+
+
+def run_onnx(model, X) -> np.ndarray:
+    """Run an ONNX model written by :func:`to_onnx` in onnxruntime (CPU).
+
+    Parameters
+    ----------
+    model : str, Path or onnx.ModelProto
+    X : array-like, shape (n_samples, n_inputs)
+        Cast to the graph's input type.
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_outputs)
+    """
+    ort = import_onnxruntime("run_onnx")
+    if isinstance(model, (str, Path)):
+        if not Path(model).is_file():
+            raise ModelFileError(f"ONNX file {model} does not exist")
+        source = str(model)
+    else:
+        source = model.SerializeToString()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: no notes about graph rewrites
+    try:
+        session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own (non-standard) error classes
+        where = source if isinstance(source, str) else "the model"
+        raise ModelFileError(f"{where} is not a readable ONNX model ({exc}); write one "
+                             "with neurallab.interop.to_onnx") from exc
+    inp = session.get_inputs()[0]
+    dt = np.float64 if inp.type == "tensor(double)" else np.float32
+    return session.run(None, {inp.name: np.ascontiguousarray(X, dtype=dt)})[0]

@@ -1,0 +1,300 @@
+"""neurallab and PyTorch: same outputs, same gradients, same training run, same files."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from safetensors.torch import load_file
+
+import neurallab as nl
+from neurallab.errors import InputError, InputTypeError
+from neurallab.interop import MissingExtraError, from_torch, to_torch
+
+nn = torch.nn
+HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
+OUTPUT = HIDDEN + ("softmax",)
+LOSSES = ("sse", "mse", "binary_crossentropy", "categorical_crossentropy")
+PENALTIES = ((0.0, False), (0.05, False), (0.05, True))  # (λ, normalize)
+
+
+def _valid(out: str, loss: str) -> bool:
+    return loss in ("sse", "mse") or out in ("sigmoid", "softmax")
+
+
+CASES = [c for c in itertools.product(HIDDEN, OUTPUT, LOSSES, (True, False), PENALTIES)
+         if _valid(c[1], c[2])]
+
+
+def _targets(rng, loss: str, out: str, n: int, k: int) -> np.ndarray:
+    if loss in ("sse", "mse"):
+        return rng.normal(size=(n, k))
+    if loss == "binary_crossentropy":
+        return rng.integers(0, 2, size=(n, k)).astype(float)
+    return np.eye(k)[rng.integers(0, k, size=n)]
+
+
+def _torch_cost(module, X, Y, loss: str, out: str, l2: float, normalize: bool):
+    """The same cost written directly in PyTorch, from the logits where it matters."""
+    z = module[:-1](X)          # output pre-activation (logits)
+    yhat = module[-1](z)
+    n, k = Y.shape
+    if loss == "sse":
+        data = 0.5 * ((Y - yhat) ** 2).sum()
+    elif loss == "mse":
+        data = ((Y - yhat) ** 2).sum() / k
+    elif loss == "binary_crossentropy":
+        data = (F.binary_cross_entropy_with_logits(z, Y, reduction="sum") if out == "sigmoid"
+                else -(Y * torch.log(yhat) + (1 - Y) * torch.log(1 - yhat)).sum())
+    else:
+        data = (-(Y * F.log_softmax(z, dim=-1)).sum() if out == "softmax"
+                else -(Y * F.logsigmoid(z)).sum())
+    if normalize:
+        data = data / n
+    weights = [m.weight for m in module if isinstance(m, nn.Linear)]
+    return data + 0.5 * l2 * sum((w ** 2).sum() for w in weights)
+
+
+def _flat_grad(module) -> np.ndarray:
+    """autograd's gradient in neurallab's layout: W[l] (= weight.T) row-major, then b[l]."""
+    parts = []
+    for m in module:
+        if isinstance(m, nn.Linear):
+            parts.append(m.weight.grad.T.reshape(-1))
+            if m.bias is not None:
+                parts.append(m.bias.grad)
+    return torch.cat(parts).detach().numpy()
+
+
+def _close(actual, expected, rel: float) -> None:
+    """Agreement relative to the size of the result: |a − e| ≤ rel·max|e| elementwise."""
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = max(float(np.abs(expected).max()), np.finfo(float).tiny)
+    np.testing.assert_allclose(actual, expected, rtol=rel, atol=rel * scale)
+
+
+def _compare(hidden, out, loss, bias, l2, normalize, dtype, rel_out, rel_grad, seed):
+    rng = np.random.default_rng(seed)
+    net = nl.Network([4, 5, 6, 3], activation=hidden, output_activation=out, bias=bias,
+                     init="xavier", dtype=dtype, seed=seed)
+    if bias:  # non-zero biases, so they take part
+        for b in net.b:
+            b[...] = rng.normal(scale=0.5, size=b.shape)
+    X = rng.normal(size=(7, 4)).astype(dtype)
+    Y = _targets(rng, loss, out, 7, 3).astype(dtype)
+    module = to_torch(net)
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+
+    _close(module(Xt).detach().numpy(), net.forward(X), rel_out)
+
+    J, grad = net.loss_and_grad(X, Y, loss=loss, l2=l2, normalize=normalize)
+    Jt = _torch_cost(module, Xt, Yt, loss, out, l2, normalize)
+    Jt.backward()
+    _close(J, Jt.item(), rel_grad)
+    _close(grad, _flat_grad(module), rel_grad)
+
+
+@pytest.mark.parametrize(("hidden", "out", "loss", "bias", "penalty"), CASES,
+                         ids=["-".join(map(str, c)) for c in CASES])
+def test_float64_forward_and_gradient_match_autograd(hidden, out, loss, bias, penalty):
+    l2, normalize = penalty
+    _compare(hidden, out, loss, bias, l2, normalize, "float64", 1e-12, 1e-10,
+             seed=CASES.index((hidden, out, loss, bias, penalty)))
+
+
+F32_CASES = [c for c in itertools.product(HIDDEN, OUTPUT, LOSSES) if _valid(c[1], c[2])]
+
+
+@pytest.mark.parametrize(("hidden", "out", "loss"), F32_CASES,
+                         ids=["-".join(c) for c in F32_CASES])
+def test_float32_forward_and_gradient_match_autograd(hidden, out, loss):
+    _compare(hidden, out, loss, True, 0.05, True, "float32", 1e-5, 1e-5,
+             seed=F32_CASES.index((hidden, out, loss)))
+
+
+def test_parity_cases_cover_every_activation_loss_bias_and_penalty():
+    assert {c[0] for c in CASES} == set(HIDDEN)
+    assert {c[1] for c in CASES} == set(OUTPUT)
+    assert {c[2] for c in CASES} == set(LOSSES)
+    assert {(c[3], c[4]) for c in CASES} == set(itertools.product((True, False), PENALTIES))
+
+
+# ---------------------------------------------------------------- training run
+def test_same_gradient_descent_run_ends_at_the_same_weights():
+    """Tutorial 2-3-1 network, scaled sleep data, η = 2, 100 full-batch steps on both sides."""
+    X, y = nl.datasets.sleep_study()
+    Xs, ys = X / X.max(axis=0), y / 100.0
+    net = nl.Network([2, 3, 1], activation="sigmoid", bias=False, seed=0)
+    module = to_torch(net)
+    start = net.get_params()
+
+    history = net.fit(Xs, ys, loss="sse", optimizer=nl.optim.GradientDescent(lr=2.0),
+                      epochs=100, verbose=0)
+
+    opt = torch.optim.SGD(module.parameters(), lr=2.0)
+    Xt, Yt = torch.from_numpy(Xs), torch.from_numpy(ys)
+    costs = []
+    for _ in range(100):
+        opt.zero_grad()
+        J = 0.5 * ((Yt - module(Xt)) ** 2).sum()
+        J.backward()
+        opt.step()
+        costs.append(J.item())
+
+    theirs = from_torch(module).params
+    assert np.abs(net.params - start).max() > 0.1          # the weights did move
+    np.testing.assert_allclose(net.params, theirs, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(history.history["loss"], costs, rtol=1e-12)
+    assert costs[-1] < 0.5 * costs[0]
+
+
+# ---------------------------------------------------------------- files and round trips
+@pytest.mark.parametrize("bias", [True, False])
+def test_model_file_loads_into_the_torch_module_state_dict(tmp_path, bias):
+    net = nl.Network([3, 4, 2], activation="relu", output_activation="softmax", bias=bias,
+                     seed=1)
+    if bias:
+        net.b[0][...] = [0.1, -0.2, 0.3, -0.4]
+    path = tmp_path / "model.safetensors"
+    net.save(path)
+    state = load_file(str(path))
+    module = to_torch(nl.Network([3, 4, 2], activation="relu", output_activation="softmax",
+                                 bias=bias, seed=99))           # different weights
+    assert set(state) == set(module.state_dict())
+    module.load_state_dict(state, strict=True)
+    assert np.array_equal(from_torch(module).params, net.params)
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    _close(module(torch.from_numpy(X)).detach().numpy(), net.forward(X), 1e-12)
+
+
+def test_module_layout_is_linear_then_activation_per_layer():
+    net = nl.Network([2, 3, 3, 1], activation="leaky_relu", output_activation="identity",
+                     seed=0)
+    module = to_torch(net)
+    kinds = [type(m).__name__ for m in module]
+    assert kinds == ["Linear", "LeakyReLU", "Linear", "LeakyReLU", "Linear", "Identity"]
+    assert module[1].negative_slope == 0.01
+    assert module[2].weight.shape == (3, 3) and module[4].weight.shape == (1, 3)
+    assert torch.equal(module[0].weight, torch.from_numpy(net.W[0].T.copy()))
+
+
+@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5),
+       hidden=st.sampled_from(HIDDEN), out=st.sampled_from(OUTPUT), bias=st.booleans(),
+       dtype=st.sampled_from(["float32", "float64"]), seed=st.integers(0, 2**16))
+@settings(max_examples=40, deadline=None)
+def test_round_trip_gives_identical_parameters(sizes, hidden, out, bias, dtype, seed):
+    net = nl.Network(sizes, activation=hidden, output_activation=out, bias=bias,
+                     dtype=dtype, seed=seed)
+    if bias:
+        net.b[-1][...] = np.linspace(-1, 1, sizes[-1])
+    back = from_torch(to_torch(net))
+    assert back.dtype == net.dtype and back.layer_sizes == net.layer_sizes
+    assert back.bias == bias and back.output_activation.name == out
+    if len(sizes) > 2:
+        assert back.activation.name == hidden
+    assert np.array_equal(back.params, net.params)
+
+
+def test_to_torch_copies_and_can_change_dtype():
+    net = nl.Network([2, 2, 1], seed=0)
+    module = to_torch(net, dtype="float32")
+    assert module[0].weight.dtype == torch.float32
+    np.testing.assert_allclose(module[0].weight.detach().numpy(), net.W[0].T, rtol=1e-7)
+    with torch.no_grad():
+        module[0].weight.zero_()
+    assert np.abs(net.W[0]).sum() > 0  # the module holds copies
+
+
+def test_from_torch_reads_a_hand_written_pytorch_model():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.25), nn.Linear(8, 8),
+                          nn.ReLU(inplace=True), nn.Dropout(0.25), nn.Linear(8, 3),
+                          nn.Softmax(dim=1)).double().eval()
+    net = from_torch(model)
+    assert net.layer_sizes == [4, 8, 8, 3] and net.dropout == [0.25, 0.25]
+    assert (net.activation.name, net.output_activation.name) == ("relu", "softmax")
+    X = np.random.default_rng(1).normal(size=(6, 4))
+    _close(net.forward(X), model(torch.from_numpy(X)).detach().numpy(), 1e-12)
+
+
+def test_from_torch_linear_without_activation_is_identity_output():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))
+    net = from_torch(model)
+    assert net.output_activation.name == "identity" and net.dtype == np.float32
+
+
+def test_from_torch_single_layer_softmax_classifier():
+    net = from_torch(nn.Sequential(nn.Linear(5, 4, dtype=torch.float64), nn.Softmax(-1)))
+    assert net.layer_sizes == [5, 4] and net.output_activation.name == "softmax"
+
+
+# ---------------------------------------------------------------- refusals
+@pytest.mark.parametrize(("model", "message"), [
+    (nn.Sequential(nn.Linear(2, 3), nn.GELU(), nn.Linear(3, 1)),
+     "contains layer [1] GELU, which neurallab does not support"),
+    (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.2)),
+     "layer [1] LeakyReLU is LeakyReLU(negative_slope=0.2)"),
+    (nn.Sequential(nn.Linear(2, 3), nn.Softmax(dim=0)),
+     "layer [1] Softmax is Softmax(dim=0)"),
+    (nn.Sequential(nn.Sigmoid(), nn.Linear(2, 3)),
+     "starts with activation [0] Sigmoid"),
+    (nn.Sequential(nn.Linear(2, 3), nn.Sigmoid(), nn.Tanh()),
+     "activation [2] Tanh follows another activation"),
+    (nn.Sequential(nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 1, bias=False)),
+     "layer [0] Linear has a bias but layer [2] Linear has none"),
+    (nn.Sequential(nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 3), nn.Tanh(), nn.Linear(3, 1)),
+     "hidden layer [0] Linear is followed by sigmoid but hidden layer [2] Linear by tanh"),
+    (nn.Sequential(nn.Linear(2, 3), nn.Softmax(-1), nn.Linear(3, 1)),
+     "softmax after hidden layer [0] Linear"),
+    (nn.Sequential(nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(4, 1)),
+     "layer [2] Linear takes 4 inputs but layer [0] Linear gives 3 outputs"),
+    (nn.Sequential(nn.Linear(2, 3).half()),
+     "has parameters of dtype float16"),
+    (nn.Sequential(nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 1).double()),
+     "has parameters of dtype float32, float64"),
+    (nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.5)),
+     "dropout after the output layer [0] Linear is not supported"),
+    (nn.Sequential(nn.Dropout(0.5), nn.Linear(2, 3)),
+     "dropout layer [0] Dropout must follow a Linear layer"),
+    (nn.Sequential(), "has no Linear layer"),
+    (nn.Sequential(nn.Sequential(nn.Linear(2, 3))),
+     "contains layer [0] Sequential, which neurallab does not support"),
+])
+def test_from_torch_refuses_what_it_cannot_represent(model, message):
+    with pytest.raises(InputError) as err:
+        from_torch(model)
+    assert message in str(err.value)
+
+
+def test_from_torch_refuses_nan_weights():
+    model = nn.Sequential(nn.Linear(2, 1))
+    with torch.no_grad():
+        model[0].weight[0, 0] = float("nan")
+    with pytest.raises(InputError, match="holds NaN or infinite parameters"):
+        from_torch(model)
+
+
+def test_from_torch_needs_a_sequential():
+    with pytest.raises(InputTypeError, match="takes a torch.nn.Sequential .* got Linear"):
+        from_torch(nn.Linear(2, 3))
+
+
+def test_to_torch_needs_a_network_and_a_float_dtype():
+    with pytest.raises(InputTypeError, match="to_torch takes a neurallab Network, got dict"):
+        to_torch({"W": [1]})
+    with pytest.raises(InputError, match="dtype must be 'float32' or 'float64', got 'int8'"):
+        to_torch(nl.Network([2, 1]), dtype="int8")
+
+
+def test_missing_torch_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails
+    with pytest.raises(MissingExtraError) as err:
+        to_torch(nl.Network([2, 1]))
+    assert 'pip install "neurallab[torch]"' in str(err.value)
+    assert isinstance(err.value, ImportError)
