@@ -1,0 +1,59 @@
+"""``neurallab tutorial``: run the chapters, print the key numbers, write the report."""
+
+from __future__ import annotations
+
+import argparse
+import webbrowser
+from pathlib import Path
+
+from ..tutorial import DEFAULT_SEED, available_chapters, run_tutorial
+from ..tutorial.core import ChapterResult
+
+EXAMPLES = """examples:
+  neurallab tutorial                         all chapters into ./neurallab-report/
+  neurallab tutorial --out report --open     and open the page in a browser
+  neurallab tutorial --chapters 3-5          only chapters 3, 4 and 5
+  neurallab tutorial --seed 7                other initial weights, same lessons
+"""
+
+
+def register(sub) -> None:
+    chapters = available_chapters()
+    p = sub.add_parser(
+        "tutorial", help="walk through the tutorial and write an illustrated report",
+        description="Run the tutorial's chapters on the built-in data: each computes, "
+                    "explains and draws one idea, from the data and forward propagation to "
+                    "backpropagation, gradient checking, BFGS and regularisation. Prints the "
+                    "key numbers of each chapter and writes a report folder: index.html, "
+                    "figures/*.png and numbers.json.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("neurallab-report"),
+                   help="report folder (default: ./neurallab-report)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help=f"seed of the initial weights (default: {DEFAULT_SEED})")
+    p.add_argument("--chapters", default=None,
+                   help="which chapters, e.g. 1-7, 2,5 or all (default: every chapter "
+                        f"available; here {', '.join(map(str, chapters)) or 'none'})")
+    p.add_argument("--open", action="store_true", help="open the report in a web browser")
+    p.set_defaults(func=cmd_tutorial)
+
+
+def _print_chapter(res: ChapterResult) -> None:
+    print(f"Chapter {res.number}. {res.title}  ({res.seconds:.1f} s)", flush=True)
+    if res.skipped:
+        print(f"    skipped: {res.skipped}", flush=True)
+    for n in res.key_numbers:
+        print(f"    {n.label}: {n.text}", flush=True)
+
+
+def cmd_tutorial(args) -> int:
+    run = run_tutorial(args.out, seed=args.seed, chapters=args.chapters,
+                       on_chapter=_print_chapter)
+    n_figures = sum(len(r.figures) for r in run.results)
+    report = run.report.resolve()
+    print(f"\nReport: {report}  ({len(run.results)} chapters, {n_figures} figures, "
+          f"{run.seconds:.1f} s)")
+    print(f"Numbers: {run.numbers_file.resolve()}")
+    if args.open and not webbrowser.open(report.as_uri()):
+        print("(no web browser found; open the file above by hand)")
+    return 0
