@@ -38,13 +38,15 @@ def to_onnx(net, path=None, *, dtype=None, opset: int = DEFAULT_OPSET,
         [Sub(X, input_offset), Div(·, input_scale)]        input scaler, if any
         z_l = Gemm(a, W_l, b_l)   (MatMul(a, W_l) without biases)
         a_l = Sigmoid | Tanh | Relu | LeakyRelu(alpha=0.01) | Softmax(axis=-1) (z_l)
+              (float64 leaky_relu: Max(z_l, Mul(z_l, alpha_l)) — an attribute is float32)
         [Mul(·, output_scale), Add(·, output_offset)]      output scaler, if any
 
     Initializers ``W{l}`` hold ``W[l]`` as is (shape ``(n_in, n_out)``) and
     ``b{l}`` the biases; the network's configuration is in the model's metadata
     (``neurallab_config``). The model passes ``onnx.checker.check_model(full_check=True)``
     before it is written. onnxruntime runs every op here in float64 as well as
-    float32, so no casts are needed.
+    float32, so no casts are needed; the one float32 attribute, LeakyRelu's alpha,
+    is replaced by a float64 constant in float64 graphs.
 
     Parameters
     ----------
@@ -95,10 +97,14 @@ def to_onnx(net, path=None, *, dtype=None, opset: int = DEFAULT_OPSET,
         ins = [h, const(f"W{l}", W)] + ([] if b is None else [const(f"b{l}", b)])
         h = node("Gemm" if b is not None else "MatMul", ins, f"z{l}")
         op, attrs = _ONNX_ACTIVATIONS[act]
-        if act == "leaky_relu":
-            attrs = {"alpha": float(getattr(net.activation, "alpha", 0.01))}
-        if op is not None:
-            h = node(op, [h], f"a{l}", **attrs)
+        alpha = float(getattr(net.activation, "alpha", 0.01))
+        if act == "leaky_relu" and dt == np.float64:
+            # LeakyRelu's alpha is a float32 attribute: in float64 it would be off by
+            # 2e-10, so build max(z, α·z) (0 < α < 1) from a float64 constant instead
+            h = node("Max", [h, node("Mul", [h, const(f"alpha{l}", alpha)], f"az{l}")],
+                     f"a{l}")
+        elif op is not None:
+            h = node(op, [h], f"a{l}", **(attrs if act != "leaky_relu" else {"alpha": alpha}))
     if scalers[1] is not None and scalers[1].fitted:
         h = node("Mul", [h, const("output_scale", scalers[1].scale_)], "y_scaled")
         h = node("Add", [h, const("output_offset", scalers[1].offset_)], "y_raw")

@@ -1,0 +1,136 @@
+"""ONNX export: a standard graph that onnxruntime runs with our outputs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+import neurallab as nl
+from neurallab.errors import InputError, InputTypeError, ModelFileError
+from neurallab.interop import DEFAULT_OPSET, MissingExtraError, run_onnx, to_onnx
+
+HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
+OUTPUT = HIDDEN + ("softmax",)
+CASES = list(itertools.product(HIDDEN, OUTPUT, (True, False)))
+
+
+def _net(hidden, out, bias, dtype, seed=0):
+    net = nl.Network([4, 6, 5, 3], activation=hidden, output_activation=out, bias=bias,
+                     init="xavier", dtype=dtype, seed=seed)
+    if bias:
+        rng = np.random.default_rng(seed)
+        for b in net.b:
+            b[...] = rng.normal(scale=0.5, size=b.shape)
+    return net
+
+
+def _rel_err(a, b) -> float:
+    """max |a − b| relative to max |b| (0 when both are all zeros, e.g. dead ReLUs)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300))
+
+
+@pytest.mark.parametrize(("hidden", "out", "bias"), CASES,
+                         ids=["-".join(map(str, c)) for c in CASES])
+def test_onnxruntime_matches_forward_float32_and_float64(hidden, out, bias):
+    X = np.random.default_rng(1).normal(size=(9, 4))
+    for dtype, tol in (("float32", 1e-5), ("float64", 1e-12)):
+        net = _net(hidden, out, bias, dtype)
+        model = to_onnx(net)
+        Y = run_onnx(model, X)
+        assert Y.dtype == np.dtype(dtype) and Y.shape == (9, 3)
+        assert _rel_err(Y, net.forward(X.astype(dtype))) <= tol
+
+
+def test_graph_is_standard_and_holds_our_weights(tmp_path):
+    net = _net("leaky_relu", "softmax", True, "float32")
+    path = tmp_path / "net.onnx"
+    to_onnx(net, path)
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    assert [n.op_type for n in model.graph.node] == [
+        "Gemm", "LeakyRelu", "Gemm", "LeakyRelu", "Gemm", "Softmax", "Identity"]
+    assert model.opset_import[0].version == DEFAULT_OPSET
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    for l in range(3):
+        assert np.array_equal(inits[f"W{l}"], net.W[l])
+        assert np.array_equal(inits[f"b{l}"], net.b[l])
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert (dims[0].dim_param, dims[1].dim_value) == ("batch", 4)
+    props = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(props["neurallab_config"])["layer_sizes"] == [4, 6, 5, 3]
+    leaky = model.graph.node[1].attribute[0]
+    assert (leaky.name, round(leaky.f, 6)) == ("alpha", 0.01)
+
+
+def test_float64_leaky_relu_uses_an_exact_float64_slope():
+    model = to_onnx(_net("leaky_relu", "identity", False, "float64"))
+    assert [n.op_type for n in model.graph.node][:3] == ["MatMul", "Mul", "Max"]
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    assert inits["alpha0"].dtype == np.float64 and inits["alpha0"] == 0.01
+
+
+def test_network_without_biases_uses_matmul():
+    model = to_onnx(_net("sigmoid", "identity", False, "float64"))
+    assert [n.op_type for n in model.graph.node] == [
+        "MatMul", "Sigmoid", "MatMul", "Sigmoid", "MatMul", "Identity"]
+
+
+def test_scalers_are_in_the_graph_so_it_takes_raw_units(tmp_path):
+    X, y = nl.datasets.sleep_study()
+    net = nl.Network([2, 3, 1], bias=False, seed=0, input_scaler="max",
+                     output_scaler=nl.preprocessing.MaxAbsScaler(100))
+    net.fit(X, y, optimizer="bfgs", epochs=50, verbose=0)
+    to_onnx(net, tmp_path / "raw.onnx")
+    queries = np.array([[8.0, 3.0], [3.0, 5.0], [0.0, 0.0]])
+    got = run_onnx(tmp_path / "raw.onnx", queries)
+    assert _rel_err(got, net.predict_raw(queries)) <= 1e-12
+    bare = run_onnx(to_onnx(net, include_scalers=False), net.input_scaler.transform(queries))
+    assert _rel_err(bare, net.forward(net.input_scaler.transform(queries))) <= 1e-12
+
+
+@pytest.mark.parametrize("n", [1, 2, 1000])
+def test_any_batch_size(n):
+    net = _net("relu", "softmax", True, "float32")
+    X = np.random.default_rng(n).normal(size=(n, 4))
+    assert _rel_err(run_onnx(to_onnx(net), X), net.forward(X.astype(np.float32))) <= 1e-5
+
+
+def test_float64_network_exported_as_float32():
+    net = _net("tanh", "sigmoid", True, "float64")
+    model = to_onnx(net, dtype="float32")
+    X = np.random.default_rng(3).normal(size=(5, 4))
+    Y = run_onnx(model, X)
+    assert Y.dtype == np.float32 and _rel_err(Y, net.forward(X)) <= 1e-5
+
+
+def test_bad_arguments_get_clear_errors(tmp_path):
+    net = _net("relu", "relu", True, "float32")
+    with pytest.raises(InputError, match="opset must be an integer of at least 13"):
+        to_onnx(net, opset=11)
+    with pytest.raises(InputError, match="dtype must be 'float32' or 'float64'"):
+        to_onnx(net, dtype="float16")
+    with pytest.raises(InputTypeError, match="to_onnx takes a neurallab Network"):
+        to_onnx("model.safetensors")
+    with pytest.raises(ModelFileError, match="does not exist"):
+        to_onnx(net, tmp_path / "missing-folder" / "net.onnx")
+
+
+def test_run_onnx_refuses_missing_and_foreign_files(tmp_path):
+    with pytest.raises(ModelFileError, match="ONNX file .* does not exist"):
+        run_onnx(tmp_path / "nope.onnx", np.zeros((1, 4)))
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"this is not a protobuf")
+    with pytest.raises(ModelFileError, match="is not a readable ONNX model"):
+        run_onnx(junk, np.zeros((1, 4)))
+
+
+def test_missing_onnx_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(MissingExtraError, match=r'pip install "neurallab\[onnx\]"'):
+        to_onnx(nl.Network([2, 1]))
