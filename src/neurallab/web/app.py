@@ -110,7 +110,7 @@ def _resolve_model(model, max_pixels: int, top_k: int, cache_dir) -> ImageClassi
         net = default_model(cache_dir)
         source = f"default model, cached at {default_model_path(cache_dir)}"
     elif isinstance(model, Network):
-        net, source = model, "given in code"
+        net, source = model, ""
     elif isinstance(model, (str, os.PathLike)):
         net, source = load(model), os.fspath(model)
     else:

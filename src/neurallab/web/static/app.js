@@ -12,7 +12,7 @@
 
   // ------------------------------------------------------------------ helpers
   const megabytes = (n) => `${(n / 1e6).toLocaleString(undefined, { maximumFractionDigits: 1 })} MB`;
-  const percent = (p) => `${(100 * p).toFixed(p >= 0.995 || p < 0.0005 ? 0 : 1)}%`;
+  const percent = (p) => (p < 0.0005 ? "<0.1%" : `${(100 * p).toFixed(p >= 0.995 ? 0 : 1)}%`);
 
   function showBanner(text) {
     const banner = $("#banner");
@@ -116,7 +116,7 @@
     label.replaceChildren(el("strong", "", top.label), el("span", "confidence", ` ${percent(top.probability)} sure`));
     const bars = node.querySelector(".bars");
     answer.predictions.forEach((p, i) => {
-      const row = el("li", i === 0 ? "bar top" : "bar");
+      const row = el("li", i === 0 ? "bar best" : "bar");
       row.append(el("span", "bar-label", p.label));
       const track = el("span", "bar-track");
       const fill = el("span", "bar-fill");
