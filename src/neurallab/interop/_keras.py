@@ -63,6 +63,11 @@ def to_keras(net, *, dtype=None, include_scalers: bool = False):
     Keras is imported on first use, on the PyTorch backend unless the environment
     variable ``KERAS_BACKEND`` names another (see :mod:`neurallab.interop`).
 
+    float64: the layers hold float64 weights (exactly ours), but Keras 3 on the
+    torch and jax backends multiplies float64 tensors in float32 — its type
+    promotion maps float64 to float32 (keras-team/keras#23704) — so a float64
+    model's outputs agree with ours to float32 precision (≈1e-7 relative), not 1e-15.
+
     Parameters
     ----------
     net : Network
