@@ -211,6 +211,20 @@ def test_one_dimensional_X_in_fit(net):
         net.fit(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0]), verbose=0)
 
 
+def test_one_dimensional_targets_for_several_outputs():
+    net = nl.Network([2, 3, 2], output_activation="identity", seed=0)
+    with pytest.raises(InputError, match=re.escape(
+            "y has shape (3,), one value per sample, but the network has 2 outputs; pass "
+            "targets of shape (n_samples, 2)")):
+        net.loss_and_grad(np.ones((3, 2)), np.ones(3))
+
+
+def test_the_reshape_hint_names_the_argument(net):
+    with pytest.raises(InputError, match=re.escape(
+            "X_val must be 2-D, got shape (3,) — for one feature use X_val.reshape(-1, 1)")):
+        net.fit(np.ones((3, 2)), np.ones(3), verbose=0, validation_data=(np.ones(3), [1]))
+
+
 def test_one_dimensional_targets_are_fine_for_one_output(net, sleep):
     X, y = sleep
     J1, g1 = net.loss_and_grad(X, y)

@@ -34,8 +34,8 @@ def as_float_array(
     if ndim is not None and arr.ndim != ndim:
         hint = ""
         if ndim == 2 and arr.ndim == 1:
-            hint = (" — for one feature use X.reshape(-1, 1), "
-                    "for one sample X.reshape(1, -1)")
+            hint = (f" — for one feature use {name}.reshape(-1, 1), "
+                    f"for one sample {name}.reshape(1, -1)")
         raise InputError(f"{name} must be {ndim}-D, got shape {arr.shape}{hint}")
     if arr.size == 0:
         raise InputError(f"{name} is empty (shape {arr.shape}); pass at least one sample")
@@ -95,6 +95,12 @@ def as_targets(y, name: str, n_outputs: int, dtype, *, classification: bool) -> 
         onehot = np.zeros((labels.shape[0], n_outputs), dtype=dtype)
         onehot[np.arange(labels.shape[0]), labels] = 1
         return onehot
+    if (isinstance(arr, np.ndarray) and arr.ndim == 1 and arr.size and n_outputs > 1
+            and arr.dtype.kind in "biuf"):
+        raise InputError(
+            f"{name} has shape {arr.shape}, one value per sample, but the network has "
+            f"{n_outputs} outputs; pass targets of shape (n_samples, {n_outputs})"
+        )
     out = as_float_array(arr, name, dtype, allow_1d=(n_outputs == 1))
     if out.shape[1] != n_outputs:
         raise InputError(
