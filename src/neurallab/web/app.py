@@ -173,7 +173,7 @@ def create_app(model: Network | str | os.PathLike | None = None,
         summary="Upload an image, see what the network sees and what it says.",
     )
     app.state.classifier = classifier
-    app.state.limiter = None  # created on first use, inside the event loop
+    app.state.limiter = anyio.CapacityLimiter(n_workers)
 
     static = resources.files("neurallab.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -218,8 +218,6 @@ def create_app(model: Network | str | os.PathLike | None = None,
         """
         t0 = time.perf_counter()
         uploads = await read_uploads(request, max_upload_bytes, max_files)
-        if app.state.limiter is None:
-            app.state.limiter = anyio.CapacityLimiter(n_workers)
         results = await anyio.to_thread.run_sync(
             classifier.classify, [(u.filename, u.data) for u in uploads],
             limiter=app.state.limiter)

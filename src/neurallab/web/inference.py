@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..datasets.images import DEFAULT_MAX_PIXELS
 from ..errors import InputError
 from ..network import Network
 
@@ -29,8 +30,8 @@ __all__ = ["ImageClassifier", "FileResult", "ACCEPTED_FORMATS", "DEFAULT_MAX_PIX
 
 #: Pillow format names the server accepts, and how they are called in messages
 ACCEPTED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "GIF": "GIF", "BMP": "BMP", "WEBP": "WebP"}
-#: largest image (width × height) decoded; bigger ones are refused before decoding
-DEFAULT_MAX_PIXELS = 40_000_000
+#: the range of the network's inputs under each normalization (for showing them)
+_RANGES = {"unit": (0.0, 1.0), "centered": (-0.5, 0.5), "none": (0.0, 255.0)}
 _FORMAT_LIST = ", ".join(list(ACCEPTED_FORMATS.values())[:-1]) + " or WebP"
 
 
@@ -156,32 +157,34 @@ class ImageClassifier:
                           "decoding it. Make it smaller and try again.")
         return {"format": ACCEPTED_FORMATS[fmt], "width": width, "height": height, "mode": mode}
 
-    def _prepare(self, data: bytes | bytearray) -> np.ndarray:
-        """The network's input for one image: shape ``(n_inputs,)``, float32."""
+    def _prepare(self, filename: str, data: bytes | bytearray) -> np.ndarray:
+        """The network's input for one image: shape ``(n_inputs,)``, float32.
+
+        :func:`neurallab.datasets.preprocess_image` with the model's own
+        preprocessing: the very steps its training images went through.
+        """
         from ..datasets import preprocess_image
 
+        source = io.BytesIO(data)
+        source.name = filename  # its error messages then name the upload
         p = self.preprocessing
         x = preprocess_image(
-            io.BytesIO(data), image_size=self.image_size,
-            color_mode=p.get("color_mode", "grayscale"),
-            normalization=p.get("normalization", "unit"), max_pixels=self.max_pixels,
-            **({"invert": bool(p["invert"])} if "invert" in p else {}),
-        )
+            source, image_size=self.image_size, color_mode=p.get("color_mode", "grayscale"),
+            normalization=p.get("normalization", "unit"), invert=bool(p.get("invert", False)),
+            max_pixels=self.max_pixels)
         return np.asarray(x, dtype=np.float32).reshape(-1)
 
     def input_png(self, x: np.ndarray) -> str:
         """The network's input as a PNG (base64), one pixel per input value.
 
-        With ``normalization="unit"`` the inputs lie in [0, 1] and map to grey
-        levels ``round(255·x)``; other normalizations are stretched from their
-        minimum to their maximum, which shows the same picture.
+        Each normalization's range maps back onto grey levels 0..255 (``unit``:
+        ``round(255·x)``, which gives back the decoded pixels exactly); an unknown
+        one is stretched from its minimum to its maximum, which shows the same picture.
         """
         h, w = self.image_size
         img = x.reshape((h, w, 3) if self.channels == 3 else (h, w))
-        if self.preprocessing.get("normalization", "unit") == "unit":
-            lo, hi = 0.0, 1.0
-        else:
-            lo, hi = float(img.min()), float(img.max())
+        norm = self.preprocessing.get("normalization", "unit")
+        lo, hi = _RANGES.get(norm, (float(img.min()), float(img.max())))
         grey = np.clip((img - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
         buf = io.BytesIO()
         Image.fromarray(np.rint(grey * 255).astype(np.uint8)).save(buf, format="PNG")
@@ -194,11 +197,9 @@ class ImageClassifier:
         if isinstance(info, FileResult):
             return info
         try:
-            x = self._prepare(data)
-        except (InputError, OSError, ValueError, SyntaxError) as exc:
-            return _error(filename, 422, "unreadable_image",
-                          f"{filename} looks like a {info['format']} image but could not be "
-                          f"decoded: {exc}")
+            x = self._prepare(filename, data)
+        except InputError as exc:  # ImageError: its message names the file and the fault
+            return _error(filename, 422, "unreadable_image", str(exc))
         t1 = time.perf_counter()
         p = self.net.predict_proba(x[None, :])[0]
         t2 = time.perf_counter()
