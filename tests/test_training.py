@@ -270,6 +270,23 @@ def test_divergence_with_mini_batches(sleep_scaled):
     assert np.isfinite(net.params).all() and np.isfinite(net.cost(X, y))
 
 
+@pytest.mark.parametrize("optimizer", ["gd", "adam", "bfgs", "lbfgs", "cg", "newton-cg", "lm"])
+def test_a_non_finite_cost_at_the_start_is_an_error(optimizer):
+    """No optimizer may 'finish' from weights whose cost is already infinite."""
+    X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    y = np.array([[1.0], [2.0]])
+    net = nl.Network([2, 3, 1], activation="identity", seed=0)
+    net.params[...] = 1e120  # the outputs overflow: J = inf
+    before = net.get_params()
+    with np.errstate(all="ignore"), pytest.raises(TrainingDivergedError, match=re.escape(
+            "training cannot start: the cost is ")) as info:
+        net.fit(X, y, optimizer=optimizer, epochs=5, verbose=0)
+    assert re.search(r"is (infinite|NaN) at the initial weights, before any update; "
+                     r"re-initialise the network", str(info.value))
+    assert info.value.iteration == 0
+    np.testing.assert_array_equal(net.params, before)
+
+
 # ----------------------------------------------------------------------------- Ctrl-C
 class CtrlCAt(nl.Callback):
     def __init__(self, epoch):

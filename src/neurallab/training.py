@@ -484,7 +484,15 @@ class _TrainState:
         return bool(self.net.stop_training)
 
 
-def _diverged(history, epoch: int, what: str) -> TrainingDivergedError:
+def _diverged(history, epoch: int, what: str, at_start: bool = False) -> TrainingDivergedError:
+    if at_start:  # no weights with a finite cost to fall back on
+        history.message = f"stopped: the cost is {what} at the initial weights"
+        return TrainingDivergedError(
+            f"training cannot start: the cost is {what} at the initial weights, before any "
+            "update; re-initialise the network (another seed, or init='xavier'), scale the "
+            "inputs, or check the targets",
+            iteration=0, history=history,
+        )
     history.message = f"stopped: the cost became {what} at epoch {epoch + 1}"
     return TrainingDivergedError(
         f"training diverged: the cost became {what} at epoch/iteration {epoch + 1}; "
@@ -530,7 +538,8 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
             J, grad, cache = net._loss_and_grad(xb, yb, loss_obj, l2, normalize, drop_rng)
             if not math.isfinite(J):
                 net.set_params(last_good)
-                raise _diverged(history, epoch, "NaN" if math.isnan(J) else "infinite")
+                raise _diverged(history, epoch, "NaN" if math.isnan(J) else "infinite",
+                                at_start=(epoch == 0 and start == 0))
             if start == 0:
                 last_good[...] = params  # these weights gave a finite cost: keep them
             data = J - net.penalty(l2)
@@ -577,12 +586,16 @@ def _fit_full_batch(net, opt: FullBatchOptimizer, X, Y, loss_obj, l2, normalize,
     history.n_evaluations = result.nfev or problem.n_evaluations
     if diverged:
         net.set_params(last_good)
-        raise _diverged(history, it, diverged[0])
+        at_start = it == 0 and not math.isfinite(
+            net._cost(X, Y, loss_obj, l2, normalize))  # nothing finite to fall back on
+        raise _diverged(history, it, diverged[0], at_start=at_start)
     # the optimizer's final point; with StopIteration SciPy returns the last iterate
     if np.isfinite(result.x).all() and math.isfinite(result.fun):
         net.params[...] = result.x
-    else:
+    else:  # it ended on a non-finite cost without ever reporting one (e.g. from the start)
         net.set_params(last_good)
+        raise _diverged(history, it, "infinite" if math.isinf(result.fun) else "NaN",
+                        at_start=(it == 0))
     stopped_by_cb = bool(net.stop_training)
     history.message = ("stopped early at iteration " + str(it)) if stopped_by_cb \
         else result.message
