@@ -54,28 +54,50 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InputError
-from ._deps import MissingExtraError
+import numpy as np
+
+from ..errors import InputError, ModelFileError
+from ._deps import MissingExtraError, import_keras, import_torch
 from ._keras import export_keras, from_keras, to_keras
 from ._onnx import DEFAULT_OPSET, run_onnx, to_onnx
 from ._torch import export_torch, from_torch, to_torch
 
 __all__ = [
     "to_torch", "from_torch", "to_keras", "from_keras", "to_onnx", "run_onnx",
-    "export_torch", "export_keras", "export", "FORMATS", "MissingExtraError", "DEFAULT_OPSET",
+    "export_torch", "export_keras", "export", "run_exported", "format_of", "FORMATS",
+    "MissingExtraError", "DEFAULT_OPSET",
 ]
 
-#: export format -> (file suffix, writer)
-FORMATS = {
-    "onnx": (".onnx", lambda net, path, dtype: to_onnx(net, path, dtype=dtype)),
-    "torch": (".pt2", lambda net, path, dtype: export_torch(net, path, dtype=dtype)),
-    "keras": (".keras", lambda net, path, dtype: export_keras(net, path, dtype=dtype)),
-}
+#: export format -> file suffix
+FORMATS = {"onnx": ".onnx", "torch": ".pt2", "keras": ".keras"}
 
 
-def export(net, path, format: str | None = None, *, dtype=None) -> Path:
+def format_of(path, format: str | None = None) -> str:
+    """The export format: ``format`` if given (checked against ``path``), else from
+    the suffix of ``path`` (``.onnx``, ``.pt2``, ``.keras``)."""
+    path = Path(path)
+    by_suffix = {suffix: name for name, suffix in FORMATS.items()}
+    if format is None:
+        if path.suffix not in by_suffix:
+            raise InputError(
+                f"cannot tell the export format from {path.name!r}; end the file name in "
+                f"{', '.join(by_suffix)} or name the format ({', '.join(FORMATS)})"
+            )
+        return by_suffix[path.suffix]
+    if format not in FORMATS:
+        raise InputError(f"unknown export format {format!r}; choose one of "
+                         f"{', '.join(FORMATS)}")
+    if path.suffix != FORMATS[format]:
+        raise InputError(f"the {format} format needs a file name ending in "
+                         f"{FORMATS[format]}, got {path.name!r}; use "
+                         f"{path.with_suffix(FORMATS[format]).name!r}")
+    return format
+
+
+def export(net, path, format: str | None = None, *, dtype=None,
+           include_scalers: bool = True) -> Path:
     """Write ``net`` for another framework: ``onnx`` (``.onnx``), ``torch`` (``.pt2``,
-    a ``torch.export`` program) or ``keras`` (``.keras``); raw units in and out.
+    a ``torch.export`` program) or ``keras`` (``.keras``).
 
     Parameters
     ----------
@@ -85,28 +107,57 @@ def export(net, path, format: str | None = None, *, dtype=None) -> Path:
         otherwise.
     format : {"onnx", "torch", "keras"}, optional
     dtype : {"float32", "float64"}, optional
+        Defaults to the network's dtype.
+    include_scalers : bool
+        The file takes and returns raw units like :meth:`Network.predict_raw`
+        (default); ``False``: the bare network, like ``forward``.
 
     Returns
     -------
     Path
     """
     path = Path(path)
-    suffixes = {suffix: name for name, (suffix, _) in FORMATS.items()}
-    if format is None:
-        if path.suffix not in suffixes:
-            raise InputError(
-                f"cannot tell the export format from {path.name!r}; end the file name in "
-                f"{', '.join(suffixes)} or name the format ({', '.join(FORMATS)})"
-            )
-        format = suffixes[path.suffix]
-    if format not in FORMATS:
-        raise InputError(f"unknown export format {format!r}; choose one of "
-                         f"{', '.join(FORMATS)}")
-    suffix, write = FORMATS[format]
-    if path.suffix != suffix:
-        raise InputError(f"a {format} export must end in {suffix}, got {path.name!r}; "
-                         f"use {path.with_suffix(suffix).name!r}")
+    format = format_of(path, format)
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
-    write(net, path, dtype)
+    if format == "onnx":
+        to_onnx(net, path, dtype=dtype, include_scalers=include_scalers)
+    elif format == "torch":
+        export_torch(net, path, dtype=dtype, include_scalers=include_scalers)
+    else:
+        export_keras(net, path, dtype=dtype, include_scalers=include_scalers)
     return path
+
+
+def run_exported(path, X, format: str | None = None) -> np.ndarray:
+    """Run a file written by :func:`export` in its own framework (not in neurallab).
+
+    Parameters
+    ----------
+    path : str or Path
+    X : array-like, shape (n_samples, n_inputs)
+        Cast to the file's dtype.
+    format : {"onnx", "torch", "keras"}, optional
+        Defaults to the one the suffix names.
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_outputs)
+    """
+    path = Path(path)
+    format = format_of(path, format)
+    if not path.is_file():
+        raise ModelFileError(f"exported model {path} does not exist")
+    if format == "onnx":
+        return run_onnx(path, X)
+    if format == "torch":
+        torch = import_torch("run_exported")
+        program = torch.export.load(str(path))
+        dt = next(iter(program.state_dict.values())).dtype
+        with torch.no_grad():
+            out = program.module()(torch.as_tensor(np.asarray(X), dtype=dt))
+        return out.numpy()
+    keras = import_keras("run_exported")
+    model = keras.models.load_model(path)
+    dt = model.layers[0].dtype
+    return np.asarray(keras.ops.convert_to_numpy(model(np.asarray(X, dtype=dt))))
