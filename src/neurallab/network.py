@@ -332,13 +332,20 @@ class Network:
         return self._backward(cache, Y, loss_obj, float(l2), normalize)
 
     def _backward(self, cache: Cache, Y: np.ndarray, loss: Loss, l2: float,
-                  normalize: bool) -> np.ndarray:
-        grad = np.empty(self.n_params, dtype=self.dtype)
+                  normalize: bool, out: np.ndarray | None = None,
+                  n_norm: int | None = None) -> np.ndarray:
+        """Backpropagation on validated data, into ``out`` when given.
+
+        ``n_norm`` (with ``normalize``) divides by that many samples instead of the
+        rows of ``Y``: the gradient of a batch is the sum of the gradients of its
+        parts, each divided by the size of the whole batch (data-parallel training).
+        """
+        grad = np.empty(self.n_params, dtype=self.dtype) if out is None else out
         dW, db = self._views(grad)
         last = self.n_layers - 1
         delta = loss.output_delta(Y, cache.a[last], cache.z[last], self.output_activation)
         if normalize:
-            delta *= 1.0 / Y.shape[0]
+            delta *= 1.0 / (Y.shape[0] if n_norm is None else n_norm)
         for l in range(last, -1, -1):
             np.matmul(cache.inputs[l].T, delta, out=dW[l])   # ∂J/∂W = aᵀ·δ
             if db[l] is not None:

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._minibatch import split_stepper
 from ._validation import as_float_array, as_targets, check_n_features, check_same_rows
 from .errors import InputError, TrainingDivergedError
 from .losses import Loss
@@ -518,47 +519,61 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
     Yb = None if full else np.empty((batch_size, Y.shape[1]), dtype=Y.dtype)
     params = net.params
     last_good = net.get_params()
-    for epoch in range(epochs):
-        opt.set_epoch(epoch, epochs)
-        for cb in cbs:
-            cb.on_epoch_begin(epoch)
-        data_sum = 0.0
-        correct = 0
-        order = rng.permutation(n) if (shuffle and not full) else None
-        for start in range(0, n, batch_size):
-            if full:
-                xb, yb = X, Y
-            else:
-                idx = order[start:start + batch_size] if order is not None else \
-                    np.arange(start, min(start + batch_size, n))
-                m = idx.size
-                xb = np.take(X, idx, axis=0, out=Xb[:m])
-                yb = np.take(Y, idx, axis=0, out=Yb[:m])
-            m = xb.shape[0]
-            J, grad, cache = net._loss_and_grad(xb, yb, loss_obj, l2, normalize, drop_rng)
-            if not math.isfinite(J):
+    count_correct = (lambda yhat, yb: _accuracy(yhat, yb) * yb.shape[0]) \
+        if state.track_acc else None
+    # big enough steps run as two halves on two cores (see neurallab._minibatch)
+    with split_stepper(net, opt, loss_obj, l2, normalize, drop_rng, batch_size,
+                       count_correct) as stepper:
+        for epoch in range(epochs):
+            opt.set_epoch(epoch, epochs)
+            for cb in cbs:
+                cb.on_epoch_begin(epoch)
+            data_sum = 0.0
+            correct = 0
+            order = rng.permutation(n) if (shuffle and not full) else None
+            for start in range(0, n, batch_size):
+                if full:
+                    xb, yb = X, Y
+                else:
+                    idx = order[start:start + batch_size] if order is not None else \
+                        np.arange(start, min(start + batch_size, n))
+                    m = idx.size
+                    xb = np.take(X, idx, axis=0, out=Xb[:m])
+                    yb = np.take(Y, idx, axis=0, out=Yb[:m])
+                m = xb.shape[0]
+                split = stepper is not None and m >= 2
+                if split:
+                    J, n_correct = stepper.compute(xb, yb)   # data term only
+                else:
+                    J, grad, cache = net._loss_and_grad(xb, yb, loss_obj, l2, normalize,
+                                                        drop_rng)
+                if not math.isfinite(J):
+                    net.set_params(last_good)
+                    raise _diverged(history, epoch, "NaN" if math.isnan(J) else "infinite",
+                                    at_start=(epoch == 0 and start == 0))
+                if start == 0:
+                    last_good[...] = params  # these weights gave a finite cost: keep them
+                data = J if split else J - net.penalty(l2)
+                data_sum += data * m if normalize else data
+                if split:
+                    correct += n_correct
+                    stepper.apply()
+                else:
+                    if state.track_acc:
+                        correct += _accuracy(cache.yhat, yb) * m
+                    opt.step(params, grad)
+                history.n_evaluations += 1
+            if not np.isfinite(params).all():
                 net.set_params(last_good)
-                raise _diverged(history, epoch, "NaN" if math.isnan(J) else "infinite",
-                                at_start=(epoch == 0 and start == 0))
-            if start == 0:
-                last_good[...] = params  # these weights gave a finite cost: keep them
-            data = J - net.penalty(l2)
-            data_sum += data * m if normalize else data
+                raise _diverged(history, epoch, "NaN")
+            logs = {"loss": (data_sum / n if normalize else data_sum) + net.penalty(l2)}
             if state.track_acc:
-                correct += _accuracy(cache.yhat, yb) * m
-            opt.step(params, grad)
-            history.n_evaluations += 1
-        if not np.isfinite(params).all():
-            net.set_params(last_good)
-            raise _diverged(history, epoch, "NaN")
-        logs = {"loss": (data_sum / n if normalize else data_sum) + net.penalty(l2)}
-        if state.track_acc:
-            logs["accuracy"] = correct / n
-        if state.end_epoch(epoch, logs, cbs, history):
-            history.message = f"stopped early at epoch {epoch + 1}"
-            break
-    else:
-        history.message = f"completed {epochs} epochs"
+                logs["accuracy"] = correct / n
+            if state.end_epoch(epoch, logs, cbs, history):
+                history.message = f"stopped early at epoch {epoch + 1}"
+                break
+        else:
+            history.message = f"completed {epochs} epochs"
 
 
 def _fit_full_batch(net, opt: FullBatchOptimizer, X, Y, loss_obj, l2, normalize, epochs,

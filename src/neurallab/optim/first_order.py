@@ -69,8 +69,23 @@ class FirstOrderOptimizer(Optimizer):
     def current_lr(self) -> float:
         return self.lr * self._factor
 
-    def step(self, params: np.ndarray, grad: np.ndarray) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def step(self, params: np.ndarray, grad: np.ndarray) -> None:
+        """One update of ``params`` (in place) from the gradient ``grad``."""
+        self._begin_step(params)
+        self._update(params, grad, slice(None))
+
+    def _begin_step(self, params: np.ndarray) -> None:
+        """Start update number ``t + 1``: state allocated if needed, counter advanced.
+
+        A step is split in two so that the element-wise update itself
+        (:meth:`_update`) can run on disjoint parts of the vector at once — two
+        threads, one half each — while the per-step scalars are computed once.
+        """
+        self._t += 1
+
+    def _update(self, params: np.ndarray, grad: np.ndarray, part: slice) -> None:
+        """Apply the current step to ``params[part]`` (element-wise)."""
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def config(self) -> dict:
         d = super().config()
@@ -104,24 +119,30 @@ class SGD(FirstOrderOptimizer):
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self._v: np.ndarray | None = None
+        self._lr_now = self.lr
 
     def reset(self, n_params, dtype):
         super().reset(n_params, dtype)
         self._v = np.zeros(n_params, dtype=dtype) if self.momentum else None
 
-    def step(self, params, grad):
-        lr = self.current_lr
-        self._t += 1
+    def _begin_step(self, params):
+        if self.momentum and (self._v is None or self._v.shape != params.shape):
+            self.reset(params.size, params.dtype)
+        super()._begin_step(params)
+        self._lr_now = self.current_lr
+
+    def _update(self, params, grad, part):
+        lr, p, g = self._lr_now, params[part], grad[part]
         if not self.momentum:
-            params -= lr * grad
+            p -= lr * g
             return
-        v = self._v
+        v = self._v[part]
         v *= self.momentum
-        v -= lr * grad
+        v -= lr * g
         if self.nesterov:
-            params += self.momentum * v - lr * grad
+            p += self.momentum * v - lr * g
         else:
-            params += v
+            p += v
 
 
 class GradientDescent(SGD):
@@ -144,6 +165,7 @@ class Adam(FirstOrderOptimizer):
                 raise InputError(f"{nm} must lie in [0, 1), got {b}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
         self._m = self._s = self._tmp = None
+        self._root_c2 = self._lr_c1 = 1.0
 
     def reset(self, n_params, dtype):
         super().reset(n_params, dtype)
@@ -151,24 +173,30 @@ class Adam(FirstOrderOptimizer):
         self._s = np.zeros(n_params, dtype=dtype)
         self._tmp = np.empty(n_params, dtype=dtype)
 
-    def step(self, params, grad):
+    def _begin_step(self, params):
         if self._m is None or self._m.shape != params.shape:
             self.reset(params.size, params.dtype)
-        self._t += 1
-        b1, b2, t = self.beta1, self.beta2, self._t
-        m, s, tmp = self._m, self._s, self._tmp
+        super()._begin_step(params)
+        t = self._t
+        self._root_c2 = 1.0 / math.sqrt(1.0 - self.beta2 ** t)   # bias corrections
+        self._lr_c1 = self.current_lr / (1.0 - self.beta1 ** t)
+
+    def _update(self, params, grad, part):
+        b1, b2 = self.beta1, self.beta2
+        m, s, tmp = self._m[part], self._s[part], self._tmp[part]
+        g, p = grad[part], params[part]
         # m ← β₁m + (1−β₁)g ; s ← β₂s + (1−β₂)g²   (in place, no temporaries)
         m *= b1
-        np.multiply(grad, 1.0 - b1, out=tmp)
+        np.multiply(g, 1.0 - b1, out=tmp)
         m += tmp
         s *= b2
-        np.multiply(grad, grad, out=tmp)
+        np.multiply(g, g, out=tmp)
         tmp *= 1.0 - b2
         s += tmp
         # θ ← θ − η/(1−β₁ᵗ) · m / (sqrt(s)/sqrt(1−β₂ᵗ) + ε)
         np.sqrt(s, out=tmp)
-        tmp *= 1.0 / math.sqrt(1.0 - b2 ** t)
+        tmp *= self._root_c2
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
-        tmp *= self.current_lr / (1.0 - b1 ** t)
-        params -= tmp
+        tmp *= self._lr_c1
+        p -= tmp

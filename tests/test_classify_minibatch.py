@@ -1,0 +1,148 @@
+"""The two-core mini-batch step: same gradient as one pass, same weights in any mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neurallab as nl
+from neurallab import _minibatch as mb
+from neurallab.losses import get_loss
+
+
+def _data(n=96, d=40, k=5, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    y = rng.integers(0, k, size=n)
+    return X, y
+
+
+def _onehot(y, k, dtype):
+    Y = np.zeros((y.size, k), dtype=dtype)
+    Y[np.arange(y.size), y] = 1
+    return Y
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+def test_two_halves_give_the_gradient_of_the_whole_batch(normalize, l2):
+    X, y = _data()
+    net = nl.Network([40, 16, 5], activation="relu", output_activation="softmax", seed=1)
+    loss = get_loss("categorical_crossentropy")
+    Y = _onehot(y, 5, np.float64)
+    J, g = net.loss_and_grad(X, Y, loss="categorical_crossentropy", l2=l2,
+                             normalize=normalize)
+    opt = nl.optim.SGD(lr=0.1)
+    opt.reset(net.n_params, net.dtype)
+    step = mb.SplitStepper(net, opt, loss, l2, normalize, None, None)
+    data, _ = step.compute(X, Y)
+    g0, g1 = step.grads
+    np.testing.assert_allclose(g0 + g1, g, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(data + net.penalty(l2), J, rtol=1e-12)
+    before = net.get_params()
+    step.apply()
+    np.testing.assert_allclose(net.params, before - 0.1 * g, rtol=1e-12, atol=1e-14)
+
+
+def test_correct_count_comes_from_both_halves():
+    X, y = _data(n=50)
+    net = nl.Network([40, 8, 5], activation="relu", output_activation="softmax", seed=2)
+    Y = _onehot(y, 5, np.float64)
+    step = mb.SplitStepper(net, nl.optim.Adam(), get_loss("cce"), 0.0, True, None, None,
+                           accuracy_count=lambda yhat, Yb: int(
+                               (yhat.argmax(1) == Yb.argmax(1)).sum()))
+    _, correct = step.compute(X, Y)
+    assert correct == int((net.forward(X).argmax(1) == y).sum())
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "momentum", "nesterov"])
+def test_an_update_in_two_parts_equals_one_update_bit_for_bit(optimizer):
+    rng = np.random.default_rng(3)
+    theta = rng.normal(size=1001).astype(np.float32)
+    grads = [rng.normal(size=1001).astype(np.float32) for _ in range(3)]
+
+    def make():
+        if optimizer == "adam":
+            return nl.optim.Adam(lr=0.01, schedule="cosine")
+        return nl.optim.SGD(lr=0.05, momentum=0.0 if optimizer == "sgd" else 0.9,
+                            nesterov=optimizer == "nesterov")
+
+    whole, parts = theta.copy(), theta.copy()
+    a, b = make(), make()
+    for o in (a, b):
+        o.reset(theta.size, theta.dtype)
+        o.set_epoch(1, 4)
+    for g in grads:
+        a.step(whole, g)
+        b._begin_step(parts)
+        b._update(parts, g, slice(500, None))
+        b._update(parts, g, slice(0, 500))
+    assert np.array_equal(whole, parts)
+
+
+def _fit_weights(monkeypatch, mode, dropout=0.0, split=True):
+    # a small network, split as if it were big (or never split)
+    monkeypatch.setattr(mb, "SPLIT_MIN_WORK", 1 if split else 1 << 40)
+    if mode is not None:
+        monkeypatch.setattr(mb.ModeChooser, "next_mode", lambda self: mode)
+    X, y = _data(n=300, d=60, k=4, seed=5, dtype=np.float32)
+    net = nl.Network([60, 64, 32, 4], activation="relu", output_activation="softmax",
+                     init="he", dtype="float32", seed=0, dropout=dropout)
+    assert mb.should_split(64, net.n_params) == split
+    h = net.fit(X, y, loss="categorical_crossentropy", optimizer="adam", epochs=3,
+                batch_size=64, verbose=0, seed=7)
+    monkeypatch.undo()
+    return net.params.copy(), h.history
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.4])
+def test_threads_or_not_the_weights_are_the_same_bit_for_bit(monkeypatch, dropout):
+    inline, h1 = _fit_weights(monkeypatch, False, dropout)
+    threaded, h2 = _fit_weights(monkeypatch, True, dropout)
+    chosen, h3 = _fit_weights(monkeypatch, None, dropout)
+    assert np.array_equal(inline, threaded)
+    assert np.array_equal(inline, chosen)
+    assert h1 == h2 == h3
+
+
+def test_split_training_matches_unsplit_training(monkeypatch):
+    """Splitting only reorders float sums: the run stays the same up to rounding."""
+    split, hs = _fit_weights(monkeypatch, None)
+    whole, hw = _fit_weights(monkeypatch, None, split=False)
+    np.testing.assert_allclose(split, whole, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(hs["loss"], hw["loss"], rtol=1e-4)
+
+
+def test_mode_chooser_keeps_the_faster_mode():
+    ch = mb.ModeChooser(probe=3, exploit=5)
+    modes = []
+    for _ in range(2 * (2 * 3 + 1 + 5)):
+        p = ch.next_mode()
+        modes.append(p)
+        ch.record(p, 1.0 if p else 2.0)        # threads twice as fast
+    warm_probe = [False, True, False, True, False, True, False]
+    assert modes[:7] == warm_probe
+    assert modes[7:12] == [True] * 5
+    assert modes[12:19] == warm_probe             # probes again
+    ch2 = mb.ModeChooser(probe=2, exploit=3)
+    for _ in range(8):
+        p = ch2.next_mode()
+        ch2.record(p, 2.0 if p else 1.0)          # threads slower: stay inline
+    assert ch2.parallel is False
+
+
+def test_small_problems_are_not_split():
+    assert not mb.should_split(3, 9)              # the tutorial's network
+    assert not mb.should_split(8, 10**7)          # too few rows for two halves
+    assert mb.should_split(128, 235_146)          # 784-256-128-10, batch 128
+
+
+def test_blas_is_single_threaded_only_inside_the_block():
+    from threadpoolctl import threadpool_info
+
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    with mb.single_threaded_blas():
+        inside = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    after = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert all(n == 1 for n in inside)
+    assert after == before
