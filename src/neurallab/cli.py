@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    # accept --debug after the command too (`neurallab train ... --debug`); SUPPRESS keeps
+    # the top-level value when it is not given there
+    for command in sub.choices.values():
+        try:
+            command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                 help="show the full traceback when something fails")
+        except argparse.ArgumentError:  # the command defines its own --debug
+            pass
     return parser
 
 

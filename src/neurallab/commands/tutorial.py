@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 import webbrowser
 from pathlib import Path
 
@@ -21,11 +22,12 @@ def register(sub) -> None:
     chapters = available_chapters()
     p = sub.add_parser(
         "tutorial", help="walk through the tutorial and write an illustrated report",
-        description="Run the tutorial's chapters on the built-in data: each computes, "
-                    "explains and draws one idea, from the data and forward propagation to "
-                    "backpropagation, gradient checking, BFGS and regularisation. Prints the "
-                    "key numbers of each chapter and writes a report folder: index.html, "
-                    "figures/*.png and numbers.json.",
+        description=textwrap.fill(
+            "Run the tutorial's chapters on the built-in data: each computes, explains and "
+            "draws one idea, from the data and forward propagation to backpropagation, "
+            "gradient checking, BFGS and regularisation. Prints the key numbers of each "
+            "chapter and writes a report folder: index.html, figures/*.png and numbers.json.",
+            79),
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("neurallab-report"),
                    help="report folder (default: ./neurallab-report)")

@@ -192,7 +192,7 @@ def fmt_number(value: float, digits: int = 4) -> str:
     value = float(value)
     if not np.isfinite(value):
         return str(value)
-    if value == int(value) and abs(value) < 1e15:
+    if value == int(value) and abs(value) < 1e6:
         return str(int(value))
     if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
         return f"{value:.{digits - 1}e}"

@@ -1,0 +1,413 @@
+"""The command line: train → predict round trips, gradcheck, info, help and every error case."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import neurallab as nl
+from neurallab import cli
+from neurallab.commands.train import infer_task
+from neurallab.datasets.csv import format_csv, read_csv
+from neurallab.errors import InputError
+
+
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def table_csv(path, header, rows):
+    return write(path, format_csv(header, rows))
+
+
+def run(capsys, *argv):
+    """``neurallab ARGV`` in-process; returns (exit code, stdout, stderr)."""
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def parse(text):
+    rows = list(csv.reader(io.StringIO(text)))
+    return rows[0], rows[1:]
+
+
+@pytest.fixture
+def scores(tmp_path):
+    """A regression CSV (sleep, study → score) and a second one with new rows."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(0, 10, 60), rng.uniform(0, 5, 60)])
+    y = 50 + 3 * X[:, 0] + 6 * X[:, 1] + rng.normal(0, 1, 60)
+    train = table_csv(tmp_path / "scores.csv", ["sleep", "study", "score"],
+                      [[*x, t] for x, t in zip(X, y, strict=True)])
+    X_new = np.column_stack([rng.uniform(0, 10, 7), rng.uniform(0, 5, 7)])
+    # a different column order and an extra column: predict picks inputs by name
+    new = table_csv(tmp_path / "new.csv", ["study", "name", "sleep"],
+                    [[x[1], f"s{i}", x[0]] for i, x in enumerate(X_new)])
+    return train, new, X_new
+
+
+@pytest.fixture
+def species(tmp_path):
+    rng = np.random.default_rng(1)
+    names = ["setosa", "versicolor", "virginica"]
+    rows, X = [], []
+    for i in range(60):
+        k = i % 3
+        x = rng.normal([2.0 * k, k], 0.4)
+        X.append(x)
+        rows.append([*x, names[k]])
+    return table_csv(tmp_path / "species.csv", ["x1", "x2", "species"], rows), np.array(X)
+
+
+# ---------------------------------------------------------------------------- round trips
+def test_regression_round_trip_agrees_with_the_python_api(capsys, scores, tmp_path):
+    train, new, X_new = scores
+    model = tmp_path / "m.safetensors"
+    code, out, err = run(capsys, "train", train, "--target", "score", "--out", model,
+                         "--quiet", "--seed", "0")
+    assert code == 0, err
+    assert "regression (column 'score' holds numbers)" in err
+    assert "48 training rows, 12 validation rows" in err
+    assert re.search(r"validation RMSE: [\d.]+", out) and f"saved {model}" in out
+
+    code, out, err = run(capsys, "predict", model, new)
+    assert code == 0, err
+    header, rows = parse(out)
+    assert header == ["sleep", "study", "score"]
+    net = nl.load(model)
+    expected = net.predict(X_new)[:, 0]
+    got = np.array([float(r[2]) for r in rows])
+    np.testing.assert_array_equal(got, expected)              # repr round-trips exactly
+    np.testing.assert_array_equal(np.array([[float(r[0]), float(r[1])] for r in rows]), X_new)
+    # the scaling travelled in the model: raw units in, raw units out
+    assert net.input_scaler.kind == "standard" and net.output_scaler.kind == "standard"
+    assert 40 < got.mean() < 110
+
+    printed = out
+    target = tmp_path / "pred.csv"
+    code, out, err = run(capsys, "predict", model, new, "--out", target)
+    assert code == 0 and out == "" and f"wrote 7 predictions to {target}" in err
+    assert target.read_text(encoding="utf-8") == printed
+
+    code, out, _ = run(capsys, "predict", model, "--values", "8,3", "--values", "5, 1")
+    header, rows = parse(out)
+    np.testing.assert_array_equal([float(r[2]) for r in rows],
+                                  net.predict([[8, 3], [5, 1]])[:, 0])
+
+
+def test_classification_round_trip_stores_class_names(capsys, species, tmp_path):
+    path, X = species
+    model = tmp_path / "c.safetensors"
+    code, out, err = run(capsys, "train", path, "--target", "species", "--hidden", "4",
+                         "--l2", "1e-3", "--out", model, "--quiet")
+    assert code == 0, err
+    assert "classification (column 'species' holds text)" in err
+    assert re.search(r"validation accuracy: \d+\.\d%", out)
+    net = nl.load(model)
+    assert net.class_names == ["setosa", "versicolor", "virginica"]
+    assert net.layer_sizes == [2, 4, 3] and net.output_activation.name == "softmax"
+
+    code, out, _ = run(capsys, "predict", model, path)
+    header, rows = parse(out)
+    assert header == ["x1", "x2", "species", "p(setosa)", "p(versicolor)", "p(virginica)"]
+    labels = net.predict(X)
+    assert [r[2] for r in rows] == [net.class_names[k] for k in labels]
+    np.testing.assert_array_equal(np.array([[float(c) for c in r[3:]] for r in rows]),
+                                  net.predict_proba(X))
+    assert np.mean([r[2] for r in rows] == np.array(["setosa", "versicolor", "virginica"] * 20)
+                   ) > 0.9
+
+
+def test_task_is_inferred_from_the_target_column(tmp_path):
+    labels = table_csv(tmp_path / "a.csv", ["x", "y"], [[i, i % 2] for i in range(10)])
+    assert infer_task(read_csv(labels), "y")[0] == "classification"
+    # the tutorial's scores: three distinct integers in three rows are measurements
+    tut = write(tmp_path / "t.csv", "sleep,study,score\n3,5,75\n5,1,82\n10,2,93\n")
+    assert infer_task(read_csv(tut), "score") == ("regression", "column 'score' holds numbers")
+    frac = table_csv(tmp_path / "f.csv", ["x", "y"], [[i, i % 2 + 0.5] for i in range(10)])
+    assert infer_task(read_csv(frac), "y")[0] == "regression"
+
+
+def test_integer_classes_and_task_override(capsys, tmp_path):
+    rows = [[i / 10, float(i >= 10)] for i in range(20)]
+    path = table_csv(tmp_path / "b.csv", ["x", "label"], rows)
+    model = tmp_path / "b.safetensors"
+    code, _, err = run(capsys, "train", path, "--target", "label", "--out", model, "--quiet")
+    assert code == 0 and "2 distinct integers" in err
+    assert nl.load(model).class_names == ["0", "1"]
+    code, _, err = run(capsys, "train", path, "--target", "label", "--out", model, "--quiet",
+                       "--task", "regression", "--val-split", "0")
+    assert code == 0 and "regression (--task)" in err and nl.load(model).class_names is None
+
+
+def test_train_options_reach_the_network(capsys, scores, tmp_path):
+    train, _, _ = scores
+    model = tmp_path / "m.safetensors"
+    code, out, err = run(capsys, "train", train, "--target", "score", "--features", "sleep",
+                         "--hidden", "5,2", "--activation", "tanh", "--optimizer", "adam",
+                         "--lr", "0.01", "--batch-size", "8", "--epochs", "3", "--out", model,
+                         "--quiet", "--scaler", "max")
+    assert code == 0, err
+    net = nl.load(model)
+    assert net.layer_sizes == [1, 5, 2, 1] and net.activation.name == "tanh"
+    assert net.meta["csv"] == {"features": ["sleep"], "target": "score", "task": "regression"}
+    assert net.input_scaler.kind == "max" and "3 epochs" in out
+
+
+def test_info_describes_the_model(capsys, scores, tmp_path):
+    train, _, _ = scores
+    model = tmp_path / "m.safetensors"
+    run(capsys, "train", train, "--target", "score", "--out", model, "--quiet")
+    code, out, _ = run(capsys, "info", model)
+    assert code == 0
+    assert "neurallab model, format version 1" in out
+    assert "Network 2-3-1  (13 parameters, float64)" in out
+    assert "task: regression; inputs: sleep, study; target: score" in out
+    assert "input scaling: standard (scale [" in out
+
+
+# ---------------------------------------------------------------------------- gradcheck
+def test_gradcheck_default_is_the_tutorial_network(capsys):
+    from neurallab.tutorial import DEFAULT_SEED
+
+    code, out, _ = run(capsys, "gradcheck")
+    assert code == 0
+    net = nl.Network([2, 3, 1], bias=False, seed=DEFAULT_SEED)
+    X, y = nl.datasets.sleep_study()
+    rel = nl.check_gradients(net, X / X.max(axis=0), y / 100).relative_error
+    assert f"= {rel:.3e}  (OK: threshold 1e-07)" in out
+    assert f"the tutorial network (seed {DEFAULT_SEED}): 9 parameters, loss sse" in out
+
+
+def test_gradcheck_on_a_saved_model(capsys, species, tmp_path):
+    path, _ = species
+    model = tmp_path / "c.safetensors"
+    run(capsys, "train", path, "--target", "species", "--out", model, "--quiet",
+        "--epochs", "5")
+    code, out, _ = run(capsys, "gradcheck", "--model", model, "--data", path, "--rows", "9")
+    assert code == 0, out
+    assert "on 9 rows of" in out and "loss categorical_crossentropy" in out
+    code, out, _ = run(capsys, "gradcheck", "--model", model, "--data", path, "--reinit",
+                       "--seed", "2", "--threshold", "1e-300")
+    assert code == 1 and "FAILED: threshold 1e-300" in out and "fresh weights, seed 2" in out
+
+
+# ---------------------------------------------------------------------------- errors
+def assert_one_line_error(code, err, message, command):
+    assert code != 0
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith(f"neurallab {command}: error: ")
+    assert message in lines[-1], lines[-1]
+
+
+def test_missing_csv_file(capsys, tmp_path):
+    code, _, err = run(capsys, "train", tmp_path / "nope.csv", "--target", "y", "--out",
+                       tmp_path / "m.safetensors")
+    assert_one_line_error(code, err, f"file {tmp_path / 'nope.csv'} does not exist; check the "
+                          "path", "train")
+
+
+def test_non_numeric_cell_names_line_and_column(capsys, tmp_path):
+    path = write(tmp_path / "bad.csv", "sleep,study,score\n3,5,75\n5,abc,82\n10,2,93\n")
+    code, _, err = run(capsys, "train", path, "--target", "score", "--out",
+                       tmp_path / "m.safetensors")
+    assert_one_line_error(code, err, f"{path}, line 3, column 'study': 'abc' is not a number; "
+                          "fix the cell or remove the row", "train")
+
+
+def test_missing_target_column_lists_the_columns(capsys, tmp_path):
+    path = write(tmp_path / "d.csv", "sleep,study,score\n3,5,75\n5,1,82\n")
+    code, _, err = run(capsys, "train", path, "--target", "grade", "--out",
+                       tmp_path / "m.safetensors")
+    assert_one_line_error(code, err, f"{path} has no column 'grade'; its columns are: sleep, "
+                          "study, score", "train")
+
+
+@pytest.mark.parametrize("content", [b"hello, I am text\n", b"\x00" * 16, b""])
+def test_a_file_that_is_not_a_model(capsys, tmp_path, content):
+    path = tmp_path / "fake.safetensors"
+    path.write_bytes(content)
+    for command in (["predict", path, "--values", "1,2"], ["info", path]):
+        code, _, err = run(capsys, *command)
+        assert_one_line_error(code, err, f"{path} is not a readable .safetensors model",
+                              command[0])
+
+
+def test_a_foreign_safetensors_file_is_not_a_model(capsys, tmp_path):
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "foreign.safetensors"
+    save_file({"w": np.zeros(3)}, str(path))
+    code, _, err = run(capsys, "info", path)
+    assert_one_line_error(code, err, "is a safetensors file but not a neurallab model", "info")
+
+
+def test_missing_model_file(capsys, tmp_path):
+    code, _, err = run(capsys, "predict", tmp_path / "none.safetensors", "--values", "1,2")
+    assert_one_line_error(code, err, "does not exist", "predict")
+
+
+@pytest.fixture
+def model(capsys, tmp_path):
+    path = write(tmp_path / "tut.csv", "sleep,study,score\n3,5,75\n5,1,82\n10,2,93\n6,1.5,70\n")
+    m = tmp_path / "tut.safetensors"
+    code, _, err = run(capsys, "train", path, "--target", "score", "--out", m, "--quiet",
+                       "--val-split", "0")
+    assert code == 0, err
+    return m
+
+
+@pytest.mark.parametrize("argv,message,exit_code", [
+    (["--values", "1,2,3"], "--values '1,2,3' has 3 numbers but the model takes 2 inputs", 2),
+    (["--values", "1,x"], "--values '1,x': give numbers separated by commas, e.g. 8,3", 2),
+    (["--values", "1,nan"], "every value must be a finite number", 2),
+    ([], "give either a CSV file or --values", 2),
+])
+def test_predict_input_errors(capsys, model, argv, message, exit_code):
+    code, _, err = run(capsys, "predict", model, *argv)
+    assert code == exit_code
+    assert_one_line_error(code, err, message, "predict")
+
+
+def test_predict_csv_without_the_model_columns(capsys, model, tmp_path):
+    path = write(tmp_path / "other.csv", "a,b\n1,2\n")
+    code, _, err = run(capsys, "predict", model, path)
+    assert_one_line_error(code, err, "lacks the model's input column(s) sleep, study; the "
+                          "model needs sleep, study and the file has a, b", "predict")
+
+
+@pytest.mark.parametrize("text,message", [
+    ("a,b\n1,2\n3,\n4,5\n", "line 3, column 'b': the cell is empty; fill it in or remove "
+     "the row"),
+    ("a,b\n1,x\n,y\n", "line 3, column 'a': the cell is empty"),
+    ("a,b\n1,x\n2,\n", "line 3, column 'b': the class is empty"),
+    ("a,b\n1,2\n3\n", "line 3: 1 cells, but the header has 2 columns (a, b)"),
+    ("a,b\n1,inf\n", "line 2, column 'b': 'inf' is not a finite number"),
+    ("a,b\n", "has a header (a, b) but no data rows"),
+    ("", "is empty; it needs a header row and at least one data row"),
+    ("a,a\n1,2\n", "column name 'a' appears twice"),
+    ("a,,c\n1,2,3\n", "line 1: column 2 has no name"),
+    ("1,2\n3,4\n", "looks like data, not column names; add a header row"),
+])
+def test_csv_errors_say_where_and_what_to_do(capsys, tmp_path, text, message):
+    path = write(tmp_path / "x.csv", text)
+    code, _, err = run(capsys, "train", path, "--target", "b", "--out",
+                       tmp_path / "m.safetensors")
+    assert_one_line_error(code, err, message, "train")
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--hidden", "3,x"], "--hidden '3,x': give layer sizes as integers"),
+    (["--hidden", "0,3"], "every hidden layer needs at least one unit"),
+    (["--val-split", "0.9"], "--val-split 0.9 leaves 4 of 4 rows for validation"),
+    (["--val-split", "1.5"], "--val-split must lie in [0, 1)"),
+    (["--features", "sleep,score"], "--features includes the target column 'score'"),
+    (["--optimizer", "nope"], "unknown optimizer 'nope'"),
+    (["--activation", "nope"], "nope"),
+])
+def test_train_option_errors(capsys, tmp_path, extra, message):
+    path = write(tmp_path / "tut.csv", "sleep,study,score\n3,5,75\n5,1,82\n10,2,93\n6,1.5,70\n")
+    code, _, err = run(capsys, "train", path, "--target", "score", "--out",
+                       tmp_path / "m.safetensors", "--quiet", *extra)
+    assert_one_line_error(code, err, message, "train")
+
+
+def test_train_refuses_a_missing_output_folder_before_training(capsys, tmp_path):
+    path = write(tmp_path / "tut.csv", "sleep,study,score\n3,5,75\n5,1,82\n10,2,93\n")
+    out = tmp_path / "no" / "m.safetensors"
+    code, _, err = run(capsys, "train", path, "--target", "score", "--out", out)
+    assert_one_line_error(code, err, f"folder {out.parent} does not exist; create it first",
+                          "train")
+    assert "training rows" not in err
+
+
+def test_one_class_is_not_a_classification(capsys, tmp_path):
+    path = write(tmp_path / "c.csv", "x,y\n1,a\n2,a\n3,a\n")
+    code, _, err = run(capsys, "train", path, "--target", "y", "--out",
+                       tmp_path / "m.safetensors", "--val-split", "0")
+    assert_one_line_error(code, err, "column 'y' has only one class (a)", "train")
+
+
+def test_gradcheck_argument_errors(capsys, model):
+    code, _, err = run(capsys, "gradcheck", "--model", model)
+    assert_one_line_error(code, err, "--model needs --data", "gradcheck")
+    code, _, err = run(capsys, "gradcheck", "--data", "x.csv")
+    assert_one_line_error(code, err, "--data and --target need --model", "gradcheck")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    path = write(tmp_path / "bad.csv", "a,b\n1,x\n")
+    for argv in (["--debug", "train", path, "--target", "a", "--out", tmp_path / "m"],
+                 ["train", path, "--target", "a", "--out", tmp_path / "m", "--debug"]):
+        with pytest.raises(InputError, match="'x' is not a number"):
+            cli.main([str(a) for a in argv])
+
+
+def test_tutorial_chapter_errors_are_one_line(capsys, tmp_path):
+    code, _, err = run(capsys, "tutorial", "--out", tmp_path, "--chapters", "42")
+    assert_one_line_error(code, err, "no chapter 42 in this version; available: 1, 2",
+                          "tutorial")
+
+
+# ---------------------------------------------------------------------------- help
+def test_every_command_help_shows_an_example(capsys):
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert {"tutorial", "train", "predict", "gradcheck", "info"} <= set(commands)
+    for name in commands:
+        with pytest.raises(SystemExit) as exc:
+            cli.main([name, "--help"])
+        assert exc.value.code == 0
+        out = capsys.readouterr().out
+        assert "examples:" in out and f"neurallab {name}" in out.split("examples:")[1], name
+
+
+def test_python_dash_m_neurallab_help():
+    out = subprocess.run([sys.executable, "-m", "neurallab", "--help"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0
+    for name in ("tutorial", "train", "predict", "gradcheck", "info", "examples:"):
+        assert name in out.stdout
+
+
+# ---------------------------------------------------------------------------- CSV module
+@given(st.lists(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64),
+                         min_size=3, max_size=3), min_size=1, max_size=20))
+def test_csv_round_trip_is_exact(tmp_path_factory, rows):
+    path = tmp_path_factory.mktemp("csv") / "r.csv"
+    path.write_text(format_csv(["a", "b c", "d,e"], rows), encoding="utf-8")
+    table = read_csv(path)
+    assert table.columns == ["a", "b c", "d,e"]
+    np.testing.assert_array_equal(table.numeric(), np.array(rows, dtype=float).reshape(-1, 3))
+
+
+def test_csv_reads_semicolons_bom_blank_lines_and_quoted_newlines(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_bytes("\ufeffname;x\n\n\"two\nlines\";1.5\nb;2\n".encode())
+    table = read_csv(path)
+    assert table.columns == ["name", "x"]
+    assert table.column("name") == ["two\nlines", "b"]
+    assert table.lines == [3, 5]                    # line numbers as an editor shows them
+    np.testing.assert_array_equal(table.numeric(["x"]), [[1.5], [2.0]])
+    with pytest.raises(InputError, match=r"line 3, column 'name': 'two\\nlines' is not"):
+        table.numeric(["name"])
+
+
+def test_csv_refuses_binary_and_non_utf8(tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_bytes(b"a,b\n\xff\xfe,1\n")
+    with pytest.raises(InputError, match="is not a UTF-8 text file"):
+        read_csv(path)
+    with pytest.raises(InputError, match="is not a file"):
+        read_csv(tmp_path)
