@@ -8,14 +8,19 @@ import sys
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 import neurallab as nl
 from neurallab.errors import InputError, InputTypeError
-from neurallab.interop import MissingExtraError, from_torch, to_torch
+from neurallab.interop import (
+    MissingExtraError,
+    from_torch,
+    to_torch,
+    torch_gradient_descent,
+    torch_loss_and_grad,
+)
 
 nn = torch.nn
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
@@ -40,38 +45,6 @@ def _targets(rng, loss: str, out: str, n: int, k: int) -> np.ndarray:
     return np.eye(k)[rng.integers(0, k, size=n)]
 
 
-def _torch_cost(module, X, Y, loss: str, out: str, l2: float, normalize: bool):
-    """The same cost written directly in PyTorch, from the logits where it matters."""
-    z = module[:-1](X)          # output pre-activation (logits)
-    yhat = module[-1](z)
-    n, k = Y.shape
-    if loss == "sse":
-        data = 0.5 * ((Y - yhat) ** 2).sum()
-    elif loss == "mse":
-        data = ((Y - yhat) ** 2).sum() / k
-    elif loss == "binary_crossentropy":
-        data = (F.binary_cross_entropy_with_logits(z, Y, reduction="sum") if out == "sigmoid"
-                else -(Y * torch.log(yhat) + (1 - Y) * torch.log(1 - yhat)).sum())
-    else:
-        data = (-(Y * F.log_softmax(z, dim=-1)).sum() if out == "softmax"
-                else -(Y * F.logsigmoid(z)).sum())
-    if normalize:
-        data = data / n
-    weights = [m.weight for m in module if isinstance(m, nn.Linear)]
-    return data + 0.5 * l2 * sum((w ** 2).sum() for w in weights)
-
-
-def _flat_grad(module) -> np.ndarray:
-    """autograd's gradient in neurallab's layout: W[l] (= weight.T) row-major, then b[l]."""
-    parts = []
-    for m in module:
-        if isinstance(m, nn.Linear):
-            parts.append(m.weight.grad.T.reshape(-1))
-            if m.bias is not None:
-                parts.append(m.bias.grad)
-    return torch.cat(parts).detach().numpy()
-
-
 def _close(actual, expected, rel: float) -> None:
     """Agreement relative to the size of the result: |a − e| ≤ rel·max|e| elementwise."""
     expected = np.asarray(expected, dtype=np.float64)
@@ -89,15 +62,12 @@ def _compare(hidden, out, loss, bias, l2, normalize, dtype, rel_out, rel_grad, s
     X = rng.normal(size=(7, 4)).astype(dtype)
     Y = _targets(rng, loss, out, 7, 3).astype(dtype)
     module = to_torch(net)
-    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
-
-    _close(module(Xt).detach().numpy(), net.forward(X), rel_out)
+    _close(module(torch.from_numpy(X)).detach().numpy(), net.forward(X), rel_out)
 
     J, grad = net.loss_and_grad(X, Y, loss=loss, l2=l2, normalize=normalize)
-    Jt = _torch_cost(module, Xt, Yt, loss, out, l2, normalize)
-    Jt.backward()
-    _close(J, Jt.item(), rel_grad)
-    _close(grad, _flat_grad(module), rel_grad)
+    Jt, grad_t = torch_loss_and_grad(net, X, Y, loss=loss, l2=l2, normalize=normalize)
+    _close(J, Jt, rel_grad)
+    _close(grad, grad_t, rel_grad)
 
 
 @pytest.mark.parametrize(("hidden", "out", "loss", "bias", "penalty"), CASES,
@@ -116,6 +86,26 @@ F32_CASES = [c for c in itertools.product(HIDDEN, OUTPUT, LOSSES) if _valid(c[1]
 def test_float32_forward_and_gradient_match_autograd(hidden, out, loss):
     _compare(hidden, out, loss, True, 0.05, True, "float32", 1e-5, 1e-5,
              seed=F32_CASES.index((hidden, out, loss)))
+
+
+@pytest.mark.parametrize(("loss", "out", "expected"), [
+    ("sse", "identity", lambda yhat, y: 0.5 * ((y - yhat) ** 2).sum()),
+    ("mse", "identity", lambda yhat, y: ((y - yhat) ** 2).mean(axis=1).sum()),
+    ("binary_crossentropy", "sigmoid",
+     lambda p, y: -(y * np.log(p) + (1 - y) * np.log(1 - p)).sum()),
+    ("categorical_crossentropy", "softmax", lambda p, y: -(y * np.log(p)).sum()),
+])
+def test_torch_cost_is_the_textbook_formula(loss, out, expected):
+    """The autograd side computes the textbook cost (checked here against NumPy)."""
+    rng = np.random.default_rng(5)
+    net = nl.Network([3, 4, 2], activation="tanh", output_activation=out, seed=5)
+    X = rng.normal(size=(6, 3))
+    Y = (np.eye(2)[rng.integers(0, 2, 6)] if "entropy" in loss else rng.normal(size=(6, 2)))
+    yhat = to_torch(net)(torch.from_numpy(X)).detach().numpy()
+    l2 = 0.3
+    penalty = 0.5 * l2 * sum((W ** 2).sum() for W in net.W)
+    J, _ = torch_loss_and_grad(net, X, Y, loss=loss, l2=l2, normalize=True)
+    assert J == pytest.approx(expected(yhat, Y) / 6 + penalty, rel=1e-13)
 
 
 def test_parity_cases_cover_every_activation_loss_bias_and_penalty():
@@ -152,6 +142,18 @@ def test_same_gradient_descent_run_ends_at_the_same_weights():
     np.testing.assert_allclose(net.params, theirs, rtol=0, atol=1e-9)
     np.testing.assert_allclose(history.history["loss"], costs, rtol=1e-12)
     assert costs[-1] < 0.5 * costs[0]
+
+
+def test_torch_gradient_descent_matches_fit_with_biases_and_penalty():
+    rng = np.random.default_rng(8)
+    X, Y = rng.normal(size=(10, 3)), rng.normal(size=(10, 2))
+    net = nl.Network([3, 5, 2], activation="tanh", output_activation="identity", seed=8)
+    trained, costs = torch_gradient_descent(net, X, Y, lr=0.05, steps=30, loss="mse",
+                                            l2=0.01, normalize=True)
+    history = net.fit(X, Y, loss="mse", optimizer=nl.optim.GradientDescent(lr=0.05), l2=0.01,
+                      epochs=30, verbose=0)
+    np.testing.assert_allclose(trained.params, net.params, rtol=0, atol=1e-12)
+    assert costs[-1] < costs[0] and len(costs) == len(history.history["loss"]) == 30
 
 
 # ---------------------------------------------------------------- files and round trips

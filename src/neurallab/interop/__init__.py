@@ -61,11 +61,13 @@ from ._deps import MissingExtraError, import_keras, import_torch
 from ._keras import export_keras, from_keras, to_keras
 from ._onnx import DEFAULT_OPSET, run_onnx, to_onnx
 from ._torch import export_torch, from_torch, to_torch
+from .compare import Comparison, compare_outputs, torch_gradient_descent, torch_loss_and_grad
 
 __all__ = [
     "to_torch", "from_torch", "to_keras", "from_keras", "to_onnx", "run_onnx",
     "export_torch", "export_keras", "export", "run_exported", "format_of", "FORMATS",
-    "MissingExtraError", "DEFAULT_OPSET",
+    "MissingExtraError", "DEFAULT_OPSET", "compare_outputs", "Comparison",
+    "torch_loss_and_grad", "torch_gradient_descent",
 ]
 
 #: export format -> file suffix
