@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -79,6 +80,34 @@ def test_optimizers_work_on_a_classifier(blobs):
                     verbose=0, seed=0, batch_size=16, **({"lr": 0.05} if opt == "adam" else {}))
         assert h.history["accuracy"][-1] > 0.95
         assert (net.predict(X) == labels).mean() > 0.95
+
+
+@pytest.mark.parametrize("optimizer", ["bfgs", "lbfgs", "cg", "lm"])
+def test_float32_networks_train_with_full_batch_optimizers(optimizer):
+    """SciPy gets float64 vectors even for a float32 network, so its line searches work
+    (CG used to try steps that overflowed float32)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = np.tanh(X[:, :1] * X[:, 1:])
+    costs = {}
+    for dtype in ("float64", "float32"):
+        net = nl.Network([2, 8, 1], activation="tanh", output_activation="identity",
+                         dtype=dtype, seed=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            h = net.fit(X, y, loss="mse", optimizer=optimizer, epochs=60, verbose=0)
+        assert net.params.dtype == dtype
+        costs[dtype] = h.final_loss
+    assert costs["float32"] < 2 * costs["float64"] + 1e-4, costs
+
+
+def test_newton_cg_refuses_float32():
+    net = nl.Network([2, 3, 1], dtype="float32", seed=0)
+    with pytest.raises(InputError, match=re.escape(
+            "optimizer 'newton-cg' estimates Hessian-vector products from gradient "
+            "differences, which a float32 network cannot resolve; use dtype='float64' or "
+            "optimizer='lbfgs'")):
+        net.fit(np.ones((3, 2)), np.ones((3, 1)) / 2, optimizer="newton-cg", verbose=0)
 
 
 # ----------------------------------------------------------------------------- hand steps

@@ -60,7 +60,15 @@ class ScipyOptimizer(FullBatchOptimizer):
             if callback(intermediate_result.x, float(intermediate_result.fun)):
                 raise StopIteration
 
-        res = minimize(problem.loss_and_grad, problem.x0.copy(), jac=True,
+        fun = problem.loss_and_grad
+        if problem.x0.dtype != np.float64:
+            # SciPy's line searches and tolerances assume float64: hand it float64 vectors
+            # (the network computes in its own dtype; params[...] = θ casts back)
+            def fun(theta):
+                J, grad = problem.loss_and_grad(theta)
+                return J, grad.astype(np.float64)
+
+        res = minimize(fun, problem.x0.astype(np.float64), jac=True,
                        method=self.method, callback=cb, options=self._options(max_iter))
         return OptimizeResult(np.asarray(res.x), float(res.fun), int(res.get("nit", n_it)),
                               int(res.get("nfev", 0)), str(res.message), bool(res.success))
@@ -92,3 +100,15 @@ class NewtonCG(ScipyOptimizer):
 
     name = "newton-cg"
     method = "Newton-CG"
+
+    def run(self, problem: Problem, max_iter: int,
+            callback: IterationCallback) -> OptimizeResult:
+        if problem.x0.dtype != np.float64:
+            # its finite-difference step (~1e-8 relative) is below float32's resolution,
+            # so every Hessian-vector product would come out as noise or zero
+            raise InputError(
+                "optimizer 'newton-cg' estimates Hessian-vector products from gradient "
+                f"differences, which a {problem.x0.dtype} network cannot resolve; use "
+                "dtype='float64' or optimizer='lbfgs'"
+            )
+        return super().run(problem, max_iter, callback)
