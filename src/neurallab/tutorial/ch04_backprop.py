@@ -29,6 +29,10 @@ def _train_gd(X, y, seed: int, lr: float, epochs: int, batch_size: int | None = 
     return net, h, np.array(norms)
 
 
+def _points(values) -> str:
+    return ", ".join(f"{v:.1f}" for v in values)
+
+
 def run(ctx: Context) -> ChapterResult:
     res = ChapterResult(4, TITLE)
     net, X, y, Xs, ys = tutorial_setup(ctx.seed)
@@ -58,8 +62,8 @@ def run(ctx: Context) -> ChapterResult:
 
     runs = {}
     for name, lr in (("too small", LR_SMALL), ("good", LR_GOOD), ("too large", LR_LARGE)):
-        _, h, norms = _train_gd(X, y, ctx.seed, lr, EPOCHS)
-        runs[name] = (lr, h.history["loss"], norms)
+        trained, h, norms = _train_gd(X, y, ctx.seed, lr, EPOCHS)
+        runs[name] = (lr, h.history["loss"], norms, trained.predict(X)[:, 0])
     final = {name: res.add_number(f"gd_final_cost_{key}", r[1][-1],
                                   f"cost after {EPOCHS} steps, η = {r[0]:g}", show=True)
              for (name, r), key in zip(runs.items(), ("small", "good", "large"), strict=True)}
@@ -88,8 +92,9 @@ def run(ctx: Context) -> ChapterResult:
         f"{fmt_number(final['good'])}. With η = {LR_LARGE:g} the very first step overshoots: "
         f"the weight vector's length jumps from {norm_start:.2f} to {norm_large:.1f}, the "
         "weighted sums become so large that the sigmoids saturate and the network answers "
-        "about 100 points for everyone. There the slope f′(z) is nearly zero, so the "
-        "gradient vanishes and descent never finds its way back: the cost stays at "
+        f"{_points(runs['too large'][3])} points for the three students. There the slope "
+        "f′(z) is nearly zero, so the gradient vanishes and descent never finds its way "
+        "back: the cost stays at "
         f"{fmt_number(final['too large'])} (answering 100 for everyone costs "
         f"{fmt_number(j_saturated)}). The step size diverged from the path to the minimum; "
         "a cost bounded by the sigmoid cannot blow up, but it cannot recover either.",
