@@ -8,6 +8,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from safetensors.numpy import load_file as st_load_file
 from safetensors.numpy import save as st_save
 from safetensors.numpy import save_file as st_save_file
@@ -309,3 +311,29 @@ def test_model_file_error_is_a_value_error(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(ValueError):
         nl.load(path)
+
+
+@given(changes=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1,
+                        max_size=4),
+       cut=st.one_of(st.none(), st.integers(0, 10**6)))
+def test_any_corruption_is_caught(tmp_path_factory, changes, cut):
+    """Random byte changes and truncations: either a ModelFileError, or (when the bytes
+    did not actually change) exactly the saved model — never another exception."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    net = nl.Network([2, 3, 1], seed=0, input_scaler="max")
+    net.input_scaler.fit(np.array([[1.0, 2.0]]))
+    path = folder / "m.safetensors"
+    net.save(path)
+    data = bytearray(path.read_bytes())
+    original = bytes(data)
+    for pos, value in changes:
+        data[pos % len(data)] = value
+    if cut is not None:
+        data = data[:cut % len(data)]
+    path.write_bytes(bytes(data))
+    try:
+        loaded = nl.load(path)
+    except ModelFileError:
+        return
+    assert bytes(data) == original
+    assert loaded.params.tobytes() == net.params.tobytes()
