@@ -73,6 +73,15 @@ class Loss:
         """``∂J/∂z`` at the output layer (the chain rule through the activation)."""
         return activation.backward(z, yhat, self.grad_yhat(y, yhat))
 
+    def value_and_delta(self, y, yhat, z, activation: Activation) -> tuple[float, np.ndarray]:
+        """``value(...)`` and ``output_delta(...)`` together (training needs both).
+
+        The squared errors share one residual ``ŷ − y`` between the two; the
+        numbers are the same as from the separate calls. The delta is a new array
+        the caller may modify in place.
+        """
+        return self.value(y, yhat, z, activation), self.output_delta(y, yhat, z, activation)
+
     def check_activation(self, activation: Activation) -> None:
         """Raise ``ValueError`` if this loss cannot be used with ``activation``."""
         if self.requires is not None and activation.name not in self.requires:
@@ -100,6 +109,10 @@ class SumSquaredError(Loss):
         # ∂J/∂ŷ = −(y − ŷ)
         return yhat - y
 
+    def value_and_delta(self, y, yhat, z, activation):
+        r = yhat - y
+        return 0.5 * float(np.vdot(r, r)), activation.backward(z, yhat, r, out=r)
+
 
 @dataclass(frozen=True)
 class MeanSquaredError(Loss):
@@ -116,6 +129,12 @@ class MeanSquaredError(Loss):
 
     def grad_yhat(self, y, yhat):
         return (yhat - y) * (2.0 / y.shape[1])
+
+    def value_and_delta(self, y, yhat, z, activation):
+        r = yhat - y
+        value = float(np.vdot(r, r)) / y.shape[1]
+        r *= 2.0 / y.shape[1]
+        return value, activation.backward(z, yhat, r, out=r)
 
 
 @dataclass(frozen=True)

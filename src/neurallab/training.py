@@ -31,6 +31,7 @@ from ._minibatch import split_stepper
 from ._validation import as_float_array, as_targets, check_n_features, check_same_rows
 from .errors import InputError, TrainingDivergedError
 from .losses import Loss
+from .network import _Workspace
 from .optim import FirstOrderOptimizer, FullBatchOptimizer, LevenbergMarquardt, get_optimizer
 
 __all__ = [
@@ -238,7 +239,14 @@ def _isatty(stream) -> bool:
 
 # ---------------------------------------------------------------------------- problem
 class _NetworkProblem:
-    """The training objective on the whole (scaled) training set, for full-batch optimizers."""
+    """The training objective on the whole (scaled) training set, for full-batch optimizers.
+
+    Every evaluation reuses one :class:`~neurallab.network._Workspace` (and, for
+    Levenberg–Marquardt, one Jacobian buffer): the optimizer calls it hundreds of
+    times on the same rows, and fresh megabyte-sized arrays per call would cost as
+    much as the arithmetic. The Jacobian returned by :meth:`residuals_and_jacobian`
+    is overwritten by the next such call.
+    """
 
     def __init__(self, net, X, Y, loss: Loss, l2: float, normalize: bool):
         self.net, self.X, self.Y, self.loss_obj = net, X, Y, loss
@@ -246,19 +254,23 @@ class _NetworkProblem:
         self.x0 = net.params
         self.n_evaluations = 0
         self.last_J = math.nan
+        self._ws = _Workspace(net, X.shape[0])
+        self._jac: np.ndarray | None = None
 
     def loss_and_grad(self, theta):
         self.net.params[...] = theta
         J, grad, _ = self.net._loss_and_grad(self.X, self.Y, self.loss_obj, self.l2,
-                                             self.normalize)
+                                             self.normalize, ws=self._ws)
         self.n_evaluations += 1
         self.last_J = J
-        return J, grad
+        # a copy: SciPy keeps earlier gradients (BFGS updates from g_k and g_k+1)
+        return J, grad.copy()
 
     def loss(self, theta):
         self.net.params[...] = theta
         self.n_evaluations += 1
-        return self.net._cost(self.X, self.Y, self.loss_obj, self.l2, self.normalize)
+        return self.net._cost(self.X, self.Y, self.loss_obj, self.l2, self.normalize,
+                              ws=self._ws)
 
     # Levenberg–Marquardt's view: J = c·Σr² + (λ/2)·‖W‖²
     def lm_terms(self):
@@ -273,13 +285,14 @@ class _NetworkProblem:
     def residuals(self, theta):
         self.net.params[...] = theta
         self.n_evaluations += 1
-        return (self.net._forward(self.X).yhat - self.Y).ravel()
+        return (self.net._forward(self.X, ws=self._ws).yhat - self.Y).ravel()
 
     def residuals_and_jacobian(self, theta):
         self.net.params[...] = theta
         self.n_evaluations += 1
-        cache = self.net._forward(self.X)
-        return (cache.yhat - self.Y).ravel(), self.net._jacobian(self.X, cache)
+        cache = self.net._forward(self.X, ws=self._ws)
+        self._jac = self.net._jacobian(self.X, cache, self._jac)
+        return (cache.yhat - self.Y).ravel(), self._jac
 
 
 # ---------------------------------------------------------------------------- fit
