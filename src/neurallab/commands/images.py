@@ -1,0 +1,283 @@
+"""``neurallab images``: build a clean image data set and look at it.
+
+Sub-commands here: ``build`` (a folder of class sub-folders, or Fashion-MNIST, into
+one ``.npz`` with a balance and leak report) and ``show`` (a summary and a sample
+grid of such a file).
+
+Adding sub-commands from another module
+---------------------------------------
+``images`` is a group that other modules extend without editing this file. A
+module listed in :data:`EXTENSIONS` (e.g. ``neurallab/commands/images_classify.py``)
+defines, like a top-level command module, ``register`` — but it receives the
+sub-parsers of ``neurallab images`` instead of those of ``neurallab``::
+
+    def register(images_sub):
+        p = images_sub.add_parser("train", help="...", description="...",
+                                  epilog="examples:\\n  neurallab images train data.npz ...",
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument(...)
+        p.set_defaults(func=cmd_train)
+
+where ``images_sub`` is the ``add_subparsers`` object of ``neurallab images``;
+:func:`add_images_command` is a shortcut that makes such a parser with the
+house style (help, description, example epilog). A module in the list that does
+not exist is skipped, like ``cli.COMMAND_MODULES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from ..cli import CLIError
+from ..errors import InputError
+
+#: modules that add sub-commands to ``neurallab images`` via ``register(images_sub)``
+EXTENSIONS = ("neurallab.commands.images_classify",)
+#: names ``build`` accepts instead of a folder
+BUILTIN_SOURCES = ("fashion-mnist", "fashion-mnist-sample")
+
+
+def add_images_command(images_sub, name: str, help: str, description: str,
+                       examples: str) -> argparse.ArgumentParser:
+    """A ``neurallab images NAME`` parser with an example epilog (raw formatting)."""
+    return images_sub.add_parser(
+        name, help=help, description=textwrap.fill(description, 79),
+        epilog="examples:\n" + textwrap.indent(examples.strip("\n"), "  ") + "\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def register(sub) -> None:
+    group = sub.add_parser(
+        "images", help="image data sets: build, show (chapter 8)",
+        description="Turn a folder of images, or Fashion-MNIST, into a clean data set.",
+        epilog="examples:\n  neurallab images build photos/ --out photos.npz --dedupe\n"
+               "  neurallab images show photos.npz\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    images_sub = group.add_subparsers(dest="images_command", metavar="SUBCOMMAND")
+    group.set_defaults(func=lambda args: group.print_help() or 2)
+
+    p = add_images_command(
+        images_sub, "build", "a folder of class folders (or Fashion-MNIST) → one .npz",
+        "Load ROOT (one sub-folder of images per class; PNG, JPEG, BMP, GIF, TIFF, WebP), "
+        "skipping and reporting unreadable files; split it stratified and seeded into "
+        "train / validation / test; report the class balance and duplicate images within "
+        "and across the splits; write everything, with the class names and the "
+        "preprocessing, to one .npz. ROOT may also be 'fashion-mnist' (the full data set; "
+        "its own test set is kept and --test is ignored) or 'fashion-mnist-sample' (the "
+        "sample inside neurallab).",
+        "neurallab images build letters/ --out letters.npz\n"
+        "neurallab images build photos/ --size 32 --rgb --valid 0.15 --test 0.15 --dedupe "
+        "--out photos.npz --figures figs/\n"
+        "neurallab images build fashion-mnist --valid 5000 --out fashion.npz")
+    p.add_argument("root", help="folder with one sub-folder per class, or one of "
+                   + ", ".join(BUILTIN_SOURCES))
+    p.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    p.add_argument("--size", default="28", help="image size: N or HxW, e.g. 28 or 32x24 "
+                   "(default: 28)")
+    p.add_argument("--rgb", action="store_true", help="keep colour (default: grayscale)")
+    p.add_argument("--exact-size", action="store_true",
+                   help="skip images of another size instead of resizing them")
+    p.add_argument("--invert", action="store_true", help="store 255 - pixel (dark objects "
+                   "on a light background become light on dark)")
+    p.add_argument("--normalization", choices=("unit", "centered"), default="unit",
+                   help="how a network should scale the pixels, stored in the file "
+                   "(default: unit = p/255)")
+    p.add_argument("--valid", type=_size_arg, default=0.1,
+                   help="validation size: fraction or count (default: 0.1)")
+    p.add_argument("--test", type=_size_arg, default=0.1,
+                   help="test size: fraction or count (default: 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
+    p.add_argument("--min-per-class", type=int, default=1,
+                   help="error if a class has fewer images (default: 1)")
+    p.add_argument("--dedupe", action="store_true",
+                   help="drop repeated images within each split and validation/test images "
+                   "that also occur (exactly or nearly) in an earlier split")
+    p.add_argument("--no-near", action="store_true", help="look for exact duplicates only")
+    p.add_argument("--threshold", type=float, default=0.99,
+                   help="similarity from which two images are near duplicates (default: 0.99)")
+    p.add_argument("--figures", type=Path, help="folder for samples.png, balance.png and "
+                   "duplicates.png")
+    p.add_argument("--workers", type=int, help="decoding processes (default: all CPUs)")
+    p.set_defaults(func=cmd_build)
+
+    p = add_images_command(
+        images_sub, "show", "summarise a built .npz and draw sample images",
+        "Print what a file made by 'neurallab images build' holds (sizes, image shape, "
+        "preprocessing, class balance, the leak report made when it was built) and write "
+        "a grid of random images per class.",
+        "neurallab images show letters.npz\n"
+        "neurallab images show photos.npz --split test --per-class 12 --grid test.png")
+    p.add_argument("data", type=Path, help="a .npz written by 'neurallab images build'")
+    p.add_argument("--grid", type=Path, help="PNG to write (default: <data name>-samples.png "
+                   "in the current folder)")
+    p.add_argument("--split", choices=("train", "valid", "test"), default="train",
+                   help="which split to draw (default: train)")
+    p.add_argument("--per-class", type=int, default=8, help="images per class (default: 8)")
+    p.add_argument("--seed", type=int, default=0, help="which images are drawn (default: 0)")
+    p.set_defaults(func=cmd_show)
+
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(images_sub)
+
+
+def _size_arg(text: str):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction or a count") from None
+    return int(value) if value >= 1 and value.is_integer() else value
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        nums = []
+    if len(nums) == 1:
+        nums = nums * 2
+    if len(nums) != 2 or min(nums) < 1:
+        raise CLIError(f"--size {text!r}: give N (square) or HxW, e.g. 28 or 32x24")
+    return nums[0], nums[1]
+
+
+def _load_builtin(args):
+    from ..datasets import fashion_mnist_sample, load_fashion_mnist, preprocessing_config
+    from ..datasets.prepare import PreparedDataset, stratified_split
+
+    if args.rgb or args.invert or _image_size(args.size) != (28, 28) or args.exact_size:
+        raise CLIError(f"{args.root} is 28x28 grayscale: drop --rgb, --invert, --size and "
+                       "--exact-size")
+    data = load_fashion_mnist() if args.root == "fashion-mnist" else fashion_mnist_sample()
+    sp = stratified_split(data.y_train, valid=args.valid, test=0, seed=args.seed)
+    prep = preprocessing_config((28, 28), "grayscale", args.normalization, False)
+    print(f"loaded {len(data.y_train) + len(data.y_test)} images in "
+          f"{len(data.class_names)} classes from {data.source} (its own test set kept)")
+    return PreparedDataset(data.X_train[sp.train], data.y_train[sp.train],
+                           data.X_train[sp.valid], data.y_train[sp.valid], data.X_test,
+                           data.y_test, list(data.class_names), prep, None,
+                           {"source": args.root, "seed": args.seed})
+
+
+def cmd_build(args) -> int:
+    from ..datasets import load_image_folder, preprocessing_config
+    from ..datasets.prepare import prepare_dataset
+
+    if not str(args.out).endswith(".npz"):
+        raise CLIError(f"--out {args.out}: the file name must end in .npz")
+    if not 0 <= args.threshold <= 1:
+        raise CLIError(f"--threshold {args.threshold}: give a similarity between 0 and 1")
+    if args.root in BUILTIN_SOURCES and not Path(args.root).is_dir():
+        ds = _load_builtin(args)
+    else:
+        h, w = _image_size(args.size)
+        color = "rgb" if args.rgb else "grayscale"
+        prep = preprocessing_config((h, w), color, args.normalization, args.invert)
+        folder = load_image_folder(args.root, (h, w), color, args.min_per_class,
+                                   args.exact_size, invert=args.invert, workers=args.workers)
+        rep = folder.report
+        print(f"loaded {len(folder.labels)} images in {len(folder.class_names)} classes from "
+              f"{rep.root} ({len(rep.skipped)} skipped, {rep.resized} resized to {h}x{w})")
+        for s in rep.skipped:
+            print(f"  skipped {s.path}: {s.reason}")
+        try:
+            ds = prepare_dataset(folder.images, folder.labels, folder.class_names,
+                                 valid=args.valid, test=args.test, seed=args.seed,
+                                 preprocessing=prep, paths=rep.paths,
+                                 info={"source": rep.root, "skipped": len(rep.skipped)})
+        except InputError as exc:
+            raise CLIError(f"cannot split: {exc}") from None
+    balance = ds.balance()
+    print("\nclass balance:")
+    print(textwrap.indent(str(balance), "  "))
+    leaks = ds.find_leaks(near=not args.no_near, threshold=args.threshold)
+    print()
+    print(leaks)
+    info = {"balance": balance.to_dict(), "leaks": leaks.counts()}
+    out = ds
+    if args.dedupe:
+        out = ds.sanitized(leaks, near=not args.no_near)
+        removed = out.info["removed"]
+        print("dedupe: removed " + ", ".join(f"{n} from {s}" for s, n in removed.items()))
+        info["removed"] = removed
+    out.info.update(info)
+    out.save(args.out)
+    sizes = out.sizes
+    print(f"\nwrote {args.out}: train {sizes['train']}, valid {sizes['valid']}, "
+          f"test {sizes['test']} images of {out.X_train.shape[1:]} {out.X_train.dtype}")
+    if args.figures:
+        _figures(args.figures, ds, balance, leaks)
+    return 0
+
+
+def _figures(folder: Path, ds, balance, leaks) -> None:
+    from ..imageplots import plot_class_balance, plot_class_samples, plot_duplicate_pairs
+    from ..plots import save_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [save_figure(plot_class_samples(ds.X_train, ds.y_train, ds.class_names),
+                           folder / "samples.png"),
+               save_figure(plot_class_balance(balance), folder / "balance.png")]
+    keys = sorted(leaks.exact_across, key=lambda k: k != ("train", "test"))
+    for key in keys:  # the duplicates of one pair of splits, train/test first
+        exact = leaks.exact_across[key]
+        near = leaks.near_across.get(key, np.zeros((0, 2), np.int64))
+        if len(exact) + len(near):
+            sims = np.concatenate([np.ones(len(exact)),
+                                   leaks.near_similarity.get(key, np.zeros(0))])
+            fig = plot_duplicate_pairs(ds.split(key[0])[0], ds.split(key[1])[0],
+                                       np.concatenate([exact, near]), similarity=sims,
+                                       names=key)
+            written.append(save_figure(fig, folder / "duplicates.png"))
+            break
+    print("figures: " + ", ".join(str(p) for p in written))
+
+
+def cmd_show(args) -> int:
+    from ..datasets.prepare import load_dataset
+    from ..imageplots import plot_class_samples
+    from ..plots import save_figure
+
+    ds = load_dataset(args.data)
+    sizes = ds.sizes
+    X, y = ds.split(args.split)
+    print(f"{args.data}: train {sizes['train']}, valid {sizes['valid']}, test "
+          f"{sizes['test']} images of shape {ds.X_train.shape[1:]} {ds.X_train.dtype}, "
+          f"{len(ds.class_names)} classes")
+    print(f"preprocessing: {ds.preprocessing}")
+    if ds.info.get("source"):
+        print(f"source: {ds.info['source']}")
+    print("\nclass balance:")
+    print(textwrap.indent(str(ds.balance()), "  "))
+    leaks = ds.info.get("leaks")
+    if leaks:
+        print("\nleak report when built (images of the later split with a copy in the "
+              "earlier one):")
+        for key in ("exact_within", "exact_across", "near_across"):
+            print(f"  {key.replace('_', ' ')}: " + ", ".join(
+                f"{k} {v}" for k, v in leaks.get(key, {}).items()))
+    if ds.info.get("removed"):
+        print("  removed by --dedupe: " + ", ".join(
+            f"{k} {v}" for k, v in ds.info["removed"].items()))
+    if len(y) == 0:
+        print(f"\nthe {args.split} split is empty; no grid written", file=sys.stderr)
+        return 0
+    grid = args.grid or Path(f"{args.data.stem}-samples.png")
+    save_figure(plot_class_samples(X, y, ds.class_names, per_class=args.per_class,
+                                   seed=args.seed,
+                                   title=f"{args.data.name}: {args.split}, "
+                                         f"{args.per_class} random images per class"), grid)
+    print(f"\nwrote {grid}")
+    return 0
