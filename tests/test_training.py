@@ -374,3 +374,31 @@ def test_full_batch_training_is_deterministic(tutorial_net, sleep_scaled):
     ha = a.fit(*sleep_scaled, optimizer="lbfgs", epochs=50, verbose=0)
     hb = b.fit(*sleep_scaled, optimizer="lbfgs", epochs=50, verbose=0)
     assert a.params.tobytes() == b.params.tobytes() and ha.history == hb.history
+
+
+@pytest.mark.parametrize("make_opt", [lambda: SGD(lr=0.05, momentum=0.9), lambda: Adam(lr=0.01)])
+def test_two_core_mini_batch_steps_equal_one_core_steps(monkeypatch, make_opt):
+    """Large mini-batches are computed as two halves on two cores; the numbers must be
+    those of the one-piece step (to rounding), and the same seed the same bits."""
+    minibatch = pytest.importorskip("neurallab._minibatch")
+    if not hasattr(minibatch, "SPLIT_MIN_WORK"):
+        pytest.skip("no size threshold to lower")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 4))
+    labels = rng.integers(0, 3, 64)
+
+    def run(split):
+        monkeypatch.setattr(minibatch, "SPLIT_MIN_WORK", 1 if split else 1 << 60)
+        net = nl.Network([4, 16, 3], activation="relu", output_activation="softmax",
+                         init="he", seed=0)
+        h = net.fit(X, labels, loss="categorical_crossentropy", optimizer=make_opt(),
+                    l2=1e-3, epochs=3, batch_size=32, verbose=0, seed=1)
+        return net.params.copy(), h.history
+
+    one, h_one = run(split=False)
+    two, h_two = run(split=True)
+    again, h_again = run(split=True)
+    np.testing.assert_allclose(two, one, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h_two["loss"], h_one["loss"], rtol=1e-12)
+    assert h_two["accuracy"] == h_one["accuracy"]
+    assert two.tobytes() == again.tobytes()
