@@ -12,7 +12,13 @@ import pytest
 
 import neurallab as nl
 from neurallab.errors import InputError, InputTypeError, ModelFileError
-from neurallab.interop import DEFAULT_OPSET, MissingExtraError, run_onnx, to_onnx
+from neurallab.interop import (
+    DEFAULT_OPSET,
+    MissingExtraError,
+    compare_outputs,
+    run_onnx,
+    to_onnx,
+)
 
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
 OUTPUT = HIDDEN + ("softmax",)
@@ -134,3 +140,16 @@ def test_missing_onnx_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(MissingExtraError, match=r'pip install "neurallab\[onnx\]"'):
         to_onnx(nl.Network([2, 1]))
+
+
+def test_compare_outputs_reports_a_missing_framework_instead_of_failing(monkeypatch):
+    net = _net("tanh", "identity", True, "float64")
+    X = np.random.default_rng(6).normal(size=(4, 4))
+    ran = compare_outputs(net, X, frameworks=("onnx",))["onnx"]
+    assert ran.ran and ran.dtype == "float64" and ran.max_abs_diff < 1e-12
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    missing = compare_outputs(net, X, frameworks=("onnx",))["onnx"]
+    assert not missing.ran and np.isnan(missing.max_abs_diff)
+    assert 'pip install "neurallab[onnx]"' in missing.note
+    with pytest.raises(InputError, match="unknown framework 'tf'"):
+        compare_outputs(net, X, frameworks=("tf",))

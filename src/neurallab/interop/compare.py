@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
 from ._common import check_network
 from ._deps import MissingExtraError, import_torch
 
@@ -110,7 +111,7 @@ def compare_outputs(net, X, frameworks=FRAMEWORKS) -> dict[str, Comparison]:
     results = {}
     for name in frameworks:
         if name not in _RUNNERS:
-            raise ValueError(f"unknown framework {name!r}; choose from {', '.join(FRAMEWORKS)}")
+            raise InputError(f"unknown framework {name!r}; choose from {', '.join(FRAMEWORKS)}")
         try:
             out, dtype, note = _RUNNERS[name](net, X)
         except MissingExtraError as exc:
