@@ -41,6 +41,9 @@ from .losses import Loss
 SPLIT_MIN_WORK = 1 << 20
 #: ... and each half has at least this many rows
 SPLIT_MIN_ROWS = 8
+#: steps with rows × parameters below this keep BLAS as it is (setting the thread
+#: count costs about a millisecond, more than such a whole training run may take)
+ONE_THREAD_MIN_WORK = 1 << 14
 
 
 def usable_cores() -> int:
@@ -177,14 +180,17 @@ def split_stepper(net, opt, loss: Loss, l2: float, normalize: bool, rng, batch_s
                   accuracy_count=None):
     """A :class:`SplitStepper` for this training run, or ``None`` when not worth it.
 
-    Inside the block BLAS is single-threaded and, with two or more cores, one
-    worker thread takes the second half of each step; both end with the block.
+    Inside the block BLAS is single-threaded (also when steps are not split: a
+    mini-batch's products are too small to share out) and, with two or more cores,
+    one worker thread takes the second half of each step; both end with the block.
     """
-    if not should_split(batch_size, net.n_params):
-        yield None
-        return
+    split = should_split(batch_size, net.n_params)
     with ExitStack() as stack:
-        stack.enter_context(single_threaded_blas())
+        if batch_size * net.n_params >= ONE_THREAD_MIN_WORK:
+            stack.enter_context(single_threaded_blas())
+        if not split:
+            yield None
+            return
         pool = None
         if usable_cores() >= 2:
             pool = stack.enter_context(

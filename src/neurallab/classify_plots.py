@@ -1,0 +1,95 @@
+"""Figures of chapter 9: confusion matrix, misclassified images, learning curve.
+
+Thin layers over :mod:`neurallab.plots` (which draws, off-screen, with Agg): they
+know what a :class:`~neurallab.classify.ClassificationReport` and a
+:class:`~neurallab.classify.LearningCurve` hold and how to caption them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from . import plots
+from .classify import ClassificationReport, LearningCurve
+from .errors import InputError
+
+__all__ = ["confusion_figure", "misclassified_figure", "learning_curve_figure"]
+
+
+def confusion_figure(report: ClassificationReport, *, normalize: bool = False,
+                     title: str | None = None) -> Figure:
+    """The confusion matrix (rows: true class, columns: predicted), counts in the cells.
+
+    With ``normalize`` each row is divided by its total: the diagonal then reads as
+    each class's recall.
+    """
+    k = len(report.class_names)
+    size = max(5.0, 0.55 * k + 2.5)
+    fig, (ax,) = plots.new_figure(width=size + 0.8, height=size)
+    if title is None:
+        title = (f"confusion matrix — accuracy {report.accuracy:.2%} on "
+                 f"{report.n:,} images")
+    plots.confusion_matrix(ax, report.confusion, report.class_names, title=title,
+                           normalize=normalize)
+    return fig
+
+
+def misclassified_figure(images, report: ClassificationReport, *, n: int = 24,
+                         ncols: int = 8, title: str | None = None) -> Figure:
+    """A grid of the ``n`` most confident mistakes: "true → predicted (probability)".
+
+    Parameters
+    ----------
+    images : array, shape (n_images, height, width[, 3]) or (n_images, height·width)
+        The evaluated images, in the report's order. Flat rows are shown as squares.
+    report : ClassificationReport
+    n : int
+        At most this many images (fewer if there are fewer mistakes).
+    """
+    images = np.asarray(images)
+    if images.shape[0] != report.y_true.size:
+        raise InputError(f"got {images.shape[0]} images for a report on "
+                         f"{report.y_true.size}; pass the images that were evaluated")
+    if images.ndim == 2:
+        side = int(round(np.sqrt(images.shape[1])))
+        if side * side != images.shape[1]:
+            raise InputError(f"flat images of {images.shape[1]} pixels are not square; pass "
+                             "them as (n, height, width)")
+        images = images.reshape(-1, side, side)
+    wrong = report.misclassified()[:n]
+    names = report.class_names
+    if wrong.size == 0:
+        fig, (ax,) = plots.new_figure(width=5, height=1.2)
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"no misclassified images among {report.n:,}", ha="center",
+                va="center")
+        return fig
+    labels = [f"{names[report.y_true[i]]} → {names[report.y_pred[i]]}\n"
+              f"({report.proba[i, report.y_pred[i]]:.0%})" for i in wrong]
+    if title is None:
+        title = (f"the {wrong.size} most confident mistakes "
+                 f"(of {int(report.n - np.trace(report.confusion)):,}): true → predicted")
+    return plots.image_grid(images[wrong], labels, ncols=ncols, title=title,
+                            label_colors=["firebrick"] * wrong.size)
+
+
+def learning_curve_figure(curve: LearningCurve, *, title: str | None = None) -> Figure:
+    """Test accuracy against the number of training images, baseline and network."""
+    fig, (ax,) = plots.new_figure(width=6.4, height=4.2)
+    hidden = "-".join(str(h) for h in curve.network.get("hidden", []))
+    ax.plot(curve.sizes, curve.baseline_accuracy, "o-", label="softmax regression (linear)")
+    ax.plot(curve.sizes, curve.network_accuracy, "s-",
+            label=f"neural network ({hidden} ReLU)" if hidden else "neural network")
+    for xs, ys, dy in ((curve.sizes, curve.baseline_accuracy, -14),
+                       (curve.sizes, curve.network_accuracy, 8)):
+        for x, y in zip(xs, ys, strict=True):
+            ax.annotate(f"{y:.1%}", (x, y), textcoords="offset points", xytext=(0, dy),
+                        ha="center", fontsize="x-small")
+    ax.set_xscale("log")
+    ax.set_xlabel("training images (log scale)")
+    ax.set_ylabel(f"test accuracy ({curve.n_test:,} images)")
+    ax.set_title(title or "learning curve")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    return fig
