@@ -378,6 +378,27 @@ def test_incompatible_loss_and_output_activation(net, sleep):
 
 
 # ----------------------------------------------------------------------------- other args
+@pytest.mark.parametrize("seed, cls, message", [
+    ("abc", InputTypeError, "seed must be a non-negative integer or None, got 'abc'"),
+    (1.5, InputTypeError, "seed must be a non-negative integer or None, got 1.5"),
+    (True, InputTypeError, "seed must be a non-negative integer or None, got True"),
+    (-1, InputError, "seed must be a non-negative integer or None, got -1"),
+])
+def test_bad_seeds(net, sleep, seed, cls, message):
+    with pytest.raises(cls, match=re.escape(message)):
+        nl.Network([2, 3, 1], seed=seed)
+    with pytest.raises(cls, match=re.escape(message)):
+        net.fit(*sleep, verbose=0, seed=seed)
+
+
+def test_numpy_integer_seed_is_stored_as_int_and_saves(tmp_path):
+    net = nl.Network([2, 3, 1], seed=np.int64(3))
+    assert type(net.seed) is int
+    np.testing.assert_array_equal(net.params, nl.Network([2, 3, 1], seed=3).params)
+    net.save(tmp_path / "m.safetensors")  # the config is plain JSON
+    assert nl.load(tmp_path / "m.safetensors").seed == 3
+
+
 def test_bias_must_be_a_bool():
     with pytest.raises(InputTypeError, match=r"bias must be True or False, got 'no'"):
         nl.Network([2, 3, 1], bias="no")

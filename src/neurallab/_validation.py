@@ -122,3 +122,14 @@ def _check_probabilities(Y: np.ndarray, name: str) -> np.ndarray:
             "as classes"
         )
     return Y
+
+
+def check_seed(seed, name: str = "seed") -> int | None:
+    """``None`` or a non-negative integer, returned as a plain ``int`` (JSON-able)."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise InputTypeError(f"{name} must be a non-negative integer or None, got {seed!r}")
+    if seed < 0:
+        raise InputError(f"{name} must be a non-negative integer or None, got {seed}")
+    return int(seed)

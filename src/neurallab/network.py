@@ -33,7 +33,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import as_float_array, as_targets, check_n_features, check_same_rows
+from ._validation import (
+    as_float_array,
+    as_targets,
+    check_n_features,
+    check_same_rows,
+    check_seed,
+)
 from .activations import get_activation
 from .errors import InputError, InputTypeError
 from .losses import Loss, get_loss
@@ -164,7 +170,7 @@ class Network:
         if _dtype_name(dtype) not in DTYPES:
             raise InputError(f"unsupported dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
         self.dtype = np.dtype(dtype)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.dropout = _check_dropout(dropout, len(self.layer_sizes) - 2)
         self.input_scaler = get_scaler(input_scaler)
         self.output_scaler = get_scaler(output_scaler)
@@ -178,7 +184,7 @@ class Network:
         self.stop_training = False
 
         self._build_layout()
-        self.initialize(seed)
+        self.initialize(self.seed)
 
     # ------------------------------------------------------------------ layout
     def _build_layout(self) -> None:

@@ -28,7 +28,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._minibatch import split_stepper
-from ._validation import as_float_array, as_targets, check_n_features, check_same_rows
+from ._validation import (
+    as_float_array,
+    as_targets,
+    check_n_features,
+    check_same_rows,
+    check_seed,
+)
 from .errors import InputError, TrainingDivergedError
 from .losses import Loss
 from .network import _Workspace
@@ -360,6 +366,7 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
         Learning rate, when ``optimizer`` is given by name.
     """
     t_start = time.perf_counter()
+    seed = check_seed(seed)
     opt = get_optimizer(optimizer, **({} if lr is None else {"lr": lr}))
     loss_obj = net._resolve_loss(loss)
     if normalize is None:
