@@ -197,3 +197,22 @@ def test_mse_with_normalize_is_the_usual_mean_squared_error():
     X, y = rng.normal(size=(10, 2)), rng.normal(size=(10, 2))
     J, _ = net.loss_and_grad(X, y, loss="mse", normalize=True)
     assert J == pytest.approx(np.mean((net.forward(X) - y) ** 2), rel=1e-14)
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+@pytest.mark.parametrize("act_name", list(ACTIVATIONS))
+def test_value_and_delta_equals_the_separate_calls(name, act_name):
+    loss, act = LOSSES[name], ACTIVATIONS[act_name]
+    if loss.requires is not None and act_name not in loss.requires:
+        return
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(5, 3))
+    y = rng.uniform(size=(5, 3))
+    yhat = act.forward(z)
+    inputs = [y.copy(), yhat.copy(), z.copy()]
+    v, d = loss.value_and_delta(y, yhat, z, act)
+    for before, now in zip(inputs, [y, yhat, z], strict=True):
+        np.testing.assert_array_equal(now, before)  # inputs untouched
+    assert v == pytest.approx(loss.value(y, yhat, z, act), rel=1e-14)
+    np.testing.assert_allclose(d, loss.output_delta(y, yhat, z, act), rtol=1e-14, atol=1e-16)
+    assert not any(np.shares_memory(d, a) for a in (y, yhat, z))  # safe to scale in place
