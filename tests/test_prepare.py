@@ -1,0 +1,365 @@
+"""Preparing a data set: normalisation, balance, stratified splits, leaks, the .npz file."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+import neurallab as nl
+from neurallab.datasets import prepare
+from neurallab.datasets.prepare import (
+    aligned_similarity,
+    class_balance,
+    content_hashes,
+    find_leaks,
+    flatten,
+    load_dataset,
+    normalize,
+    one_hot,
+    prepare_dataset,
+    stratified_split,
+)
+from neurallab.errors import DatasetFileError, InputError, InputTypeError
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return nl.datasets.fashion_mnist_sample()
+
+
+# ---------------------------------------------------------------------- arrays
+def test_normalize_by_hand():
+    p = np.array([[0, 51, 255]], dtype=np.uint8)
+    np.testing.assert_allclose(normalize(p), [[0.0, 0.2, 1.0]], rtol=0, atol=1e-7)
+    np.testing.assert_allclose(normalize(p, "centered"), [[-0.5, -0.3, 0.5]], atol=1e-7)
+    np.testing.assert_array_equal(normalize(p, "none"), [[0, 51, 255]])
+    assert normalize(p).dtype == np.float32
+    np.testing.assert_allclose(normalize(np.array([51.0])), [0.2], atol=1e-7)
+
+
+@pytest.mark.parametrize("bad, err, msg", [
+    (np.array([256]), InputError, "values from 256 to 256"),
+    (np.array([-1.0, 3.0]), InputError, "values from -1.0 to 3.0"),
+    (np.array([np.nan, 3.0]), InputError, "NaN/inf"),
+    (np.array(["a"]), InputTypeError, "pixel numbers"),
+])
+def test_normalize_refuses_what_is_not_pixels(bad, err, msg):
+    with pytest.raises(err, match=msg):
+        normalize(bad)
+    with pytest.raises(InputError, match="normalization must be one of 'unit'"):
+        normalize(np.zeros(2, np.uint8), "zscore")
+
+
+def test_flatten_is_a_view_and_one_hot_by_hand():
+    X = np.zeros((4, 2, 3), np.uint8)
+    F = flatten(X)
+    assert F.shape == (4, 6) and np.shares_memory(F, X)
+    np.testing.assert_array_equal(one_hot([2, 0, 1], 4),
+                                  [[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0]])
+    assert one_hot([1, 0]).shape == (2, 2)
+    with pytest.raises(InputError, match="labels go up to 4 but n_classes=3"):
+        one_hot([4], 3)
+    with pytest.raises(InputError, match="must be >= 0"):
+        one_hot([-1, 2])
+    with pytest.raises(InputError, match="1-D array"):
+        one_hot([[1]])
+    with pytest.raises(InputError, match="at least 2 dimensions"):
+        flatten(np.zeros(3))
+
+
+# ---------------------------------------------------------------------- balance
+def test_balance_by_hand():
+    labels = [0] * 10 + [1] * 10 + [2] * 4  # mean 8; ±20% = 6.4..9.6
+    rep = class_balance(labels, ["a", "b", "c"])
+    assert rep.totals.tolist() == [10, 10, 4]
+    np.testing.assert_allclose(rep.fractions, [10 / 24, 10 / 24, 4 / 24])
+    assert rep.flagged == [0, 1, 2] and rep.ratio == 2.5 and not rep.balanced
+    text = str(rep)
+    assert "c" in text and "16.7%" in text and "3 class(es) out of balance" in text
+    assert class_balance(labels, ["a", "b", "c"], tolerance=0.3).flagged == [2]
+    assert class_balance([0, 1, 1, 0]).balanced
+    by_split = class_balance({"train": [0, 0, 1], "test": [1]}, ["x", "y"])
+    assert by_split.counts.tolist() == [[2, 0], [1, 1]] and by_split.balanced
+    assert json.loads(json.dumps(by_split.to_dict()))["counts"] == [[2, 0], [1, 1]]
+    assert class_balance([0, 0], ["a", "b"]).ratio == float("inf")
+    with pytest.raises(InputError, match="labels go up to 2 but there are 2 class names"):
+        class_balance([0, 2], ["a", "b"])
+
+
+# ---------------------------------------------------------------------- split
+@given(counts=st.lists(st.integers(1, 40), min_size=1, max_size=6),
+       valid=st.one_of(st.floats(0, 0.4), st.integers(0, 5)),
+       test=st.one_of(st.floats(0, 0.4), st.integers(0, 5)),
+       seed=st.integers(0, 2**31))
+def test_split_sizes_strata_and_seed(counts, valid, test, seed):
+    y = np.repeat(np.arange(len(counts)), counts)
+    n = len(y)
+    sp = stratified_split(y, valid=valid, test=test, seed=seed)
+    n_valid = round(valid * n) if isinstance(valid, float) else valid
+    n_test = round(test * n) if isinstance(test, float) else test
+    assert (len(sp.valid), len(sp.test), len(sp.train)) == (n_valid, n_test,
+                                                             n - n_valid - n_test)
+    allidx = np.concatenate(sp)
+    assert sorted(allidx.tolist()) == list(range(n))  # disjoint, complete
+    for part, size in ((sp.valid, n_valid), (sp.test, n_test)):
+        got = np.bincount(y[part], minlength=len(counts))
+        quota = size * np.array(counts) / n
+        assert np.all(np.abs(got - quota) < 1 + 1e-9) or np.any(got == counts)
+    again = stratified_split(y, valid=valid, test=test, seed=seed)
+    assert all(np.array_equal(a, b) for a, b in zip(sp, again, strict=True))
+
+
+def test_split_exact_proportions_and_seed_changes():
+    y = np.repeat([0, 1, 2], [500, 300, 200])
+    sp = stratified_split(y, valid=0.1, test=200, seed=1)
+    assert np.bincount(y[sp.valid]).tolist() == [50, 30, 20]
+    assert np.bincount(y[sp.test]).tolist() == [100, 60, 40]
+    assert np.bincount(y[sp.train]).tolist() == [350, 210, 140]
+    other = stratified_split(y, valid=0.1, test=200, seed=2)
+    assert not np.array_equal(sp.test, other.test)
+    part = stratified_split(y, valid=0, test=0, train=100, seed=0)
+    assert len(part.train) == 100 and np.bincount(y[part.train]).tolist() == [50, 30, 20]
+
+
+@pytest.mark.parametrize("kwargs, err, msg", [
+    ({"valid": 0.6, "test": 0.6}, InputError, "are more than the 10 there are"),
+    ({"valid": -0.1}, InputError, "fraction in \\[0, 1\\) or a whole count"),
+    ({"valid": 1.5}, InputError, "valid=1.5"),
+    ({"test": 11}, InputError, "test=11"),
+    ({"valid": "0.1"}, InputTypeError, "valid must be a fraction"),
+    ({"valid": True}, InputTypeError, "valid must be a fraction"),
+])
+def test_split_refuses_bad_sizes(kwargs, err, msg):
+    with pytest.raises(err, match=msg):
+        stratified_split(np.arange(10) % 2, **kwargs)
+
+
+def test_split_refuses_bad_labels():
+    with pytest.raises(InputError, match="labels is empty"):
+        stratified_split([])
+    with pytest.raises(InputError, match="whole class numbers"):
+        stratified_split([0.5, 1.0])
+
+
+# ---------------------------------------------------------------------- leaks
+def test_content_hashes_equal_only_for_equal_images(sample):
+    X = sample.X_train[:500]
+    h = content_hashes(X)
+    assert len(np.unique(h)) == len(np.unique(X.reshape(500, -1), axis=0))
+    assert content_hashes(X[:3].copy())[0] == h[0]
+    odd = np.zeros((2, 3, 5), np.uint8)  # 15 bytes: padded to 16
+    odd[1, 2, 4] = 1
+    assert content_hashes(odd)[0] != content_hashes(odd)[1]
+
+
+def test_exact_duplicates_within_and_across(sample):
+    tr = sample.X_train[:300].copy()
+    te = sample.X_test[:100].copy()
+    tr[10] = tr[3]            # repeat inside train
+    tr[11] = tr[3]            # and again
+    te[5] = tr[7]             # test image also in train
+    te[6] = te[5]             # ... twice
+    rep = find_leaks({"train": tr, "test": te}, near=False)
+    assert rep.exact_within["train"].tolist() == [[3, 10], [3, 11]]
+    assert rep.exact_within["test"].tolist() == [[5, 6]]
+    assert rep.exact_across[("train", "test")].tolist() == [[7, 5], [7, 6]]
+    assert rep.counts()["exact_across"] == {"train/test": 2}
+    assert rep.leaked("test").tolist() == [5, 6] and rep.repeated("train").tolist() == [10, 11]
+    assert "2 of 100 images also in train (exact)" in str(rep)
+
+
+def test_hash_collisions_never_make_false_duplicates(sample, monkeypatch):
+    monkeypatch.setattr(prepare, "content_hashes", lambda X: np.zeros(len(X), np.uint64))
+    tr = sample.X_train[:50].copy()
+    te = sample.X_test[:20].copy()
+    te[4] = tr[9]
+    rep = find_leaks({"train": tr, "test": te}, near=False)
+    assert rep.exact_across[("train", "test")].tolist() == [[9, 4]]
+    assert all(len(p) == 0 for p in rep.exact_within.values())
+
+
+def test_aligned_similarity_by_hand():
+    rng = np.random.default_rng(0)
+    a = np.zeros((1, 12, 12), np.float32)
+    a[0, 3:8, 4:9] = rng.uniform(50, 250, (5, 5))
+    shifted = np.roll(a, 1, axis=2)           # content stays inside: an exact 1-px shift
+    np.testing.assert_allclose(aligned_similarity(a, shifted), [1.0], atol=1e-5)
+    np.testing.assert_allclose(aligned_similarity(a, a * 0.5 + 30), [1.0], atol=1e-5)
+    np.testing.assert_allclose(aligned_similarity(a, 255 - a, shift=0), [-1.0], atol=1e-5)
+    assert aligned_similarity(a, np.roll(a, 3, axis=2))[0] < 0.9
+
+
+def _jpeg(x: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(x).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(buf))
+
+
+def test_near_duplicates_what_is_caught(sample):
+    """Measured on the sample: each change of 40 test images, searched among 3,000."""
+    rng = np.random.default_rng(1)
+    ref = sample.X_train
+    pick = rng.choice(len(ref), 40, replace=False)
+    base = ref[pick].astype(np.int16)
+    changes = {
+        "brightness +20": np.clip(base + 20, 0, 255),
+        "contrast x0.8": np.rint(base * 0.8),
+        "noise sd 5": np.clip(base + rng.normal(0, 5, base.shape), 0, 255),
+        "jpeg q90": np.stack([_jpeg(x, 90) for x in ref[pick]]),
+        "1-px shift": np.roll(base, 1, axis=2),
+    }
+    caught = {}
+    for name, changed in changes.items():
+        rep = find_leaks({"train": ref, "test": changed.astype(np.uint8)})
+        pairs = rep.near_across[("train", "test")]
+        assert len(rep.exact_across[("train", "test")]) == 0
+        assert np.all(pick[pairs[:, 1]] == pairs[:, 0])  # each found partner is the source
+        caught[name] = len(pairs) / len(pick)
+    assert caught["brightness +20"] == 1.0 and caught["contrast x0.8"] == 1.0
+    assert caught["noise sd 5"] >= 0.95 and caught["jpeg q90"] >= 0.95
+    assert caught["1-px shift"] >= 0.8
+
+
+def test_distinct_images_are_not_near_duplicates(sample):
+    """The sample's own 1,000 test images against its 3,000 training images: the few
+    pairs found are above the threshold by measurement, and the same garments."""
+    rep = find_leaks({"train": sample.X_train, "test": sample.X_test})
+    pairs = rep.near_across[("train", "test")]
+    assert len(pairs) <= 5
+    assert np.all(rep.near_similarity[("train", "test")] >= 0.99)
+    assert np.all(sample.y_train[pairs[:, 0]] == sample.y_test[pairs[:, 1]])
+
+
+def test_near_within_a_split(sample):
+    X = sample.X_train[:400].copy()
+    X[300] = np.clip(X[20].astype(int) + 15, 0, 255)
+    X[301] = X[21]  # exact: reported as such, not as near
+    rep = find_leaks({"train": X}, near_within=True)
+    assert [20, 300] in rep.near_within["train"].tolist()
+    assert [21, 301] not in rep.near_within["train"].tolist()
+    assert rep.exact_within["train"].tolist() == [[21, 301]]
+
+
+def test_find_leaks_refuses_mixed_shapes():
+    with pytest.raises(InputError, match="one shape"):
+        find_leaks({"a": np.zeros((2, 4, 4), np.uint8), "b": np.zeros((2, 5, 5), np.uint8)})
+    with pytest.raises(InputError, match="threshold must be"):
+        find_leaks({"a": np.zeros((2, 4, 4), np.uint8)}, threshold=2)
+
+
+# ---------------------------------------------------------------------- dataset file
+@pytest.fixture
+def prepared(sample):
+    paths = [f"c{y}/{i}.png" for i, y in enumerate(sample.y_train)]
+    return prepare_dataset(sample.X_train, sample.y_train, sample.class_names, valid=0.1,
+                           test=300, seed=3, paths=paths, info={"source": "sample"})
+
+
+def test_prepare_dataset_splits(prepared, sample):
+    assert prepared.sizes == {"train": 2400, "valid": 300, "test": 300}
+    assert prepared.balance().counts.tolist() == [[240, 30, 30]] * 10
+    assert prepared.preprocessing == {"image_size": [28, 28], "color_mode": "grayscale",
+                                      "normalization": "unit", "invert": False}
+    # each image keeps its path
+    i = int(prepared.paths["test"][0].split("/")[1].split(".")[0])
+    np.testing.assert_array_equal(prepared.X_test[0], sample.X_train[i])
+    X = prepared.inputs("valid")
+    assert X.shape == (300, 784) and X.dtype == np.float32
+    np.testing.assert_allclose(X, prepared.X_valid.reshape(300, -1) / np.float32(255))
+
+
+def test_save_load_round_trip(prepared, tmp_path):
+    path = tmp_path / "d.npz"
+    prepared.save(path)
+    back = load_dataset(path)
+    for s in ("train", "valid", "test"):
+        np.testing.assert_array_equal(back.split(s)[0], prepared.split(s)[0])
+        np.testing.assert_array_equal(back.split(s)[1], prepared.split(s)[1])
+        assert back.paths[s].tolist() == prepared.paths[s].tolist()
+    assert back.class_names == list(prepared.class_names)
+    assert back.preprocessing == prepared.preprocessing
+    assert back.info == {"source": "sample", "seed": 3}
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary file left behind
+    with zipfile.ZipFile(path) as z:
+        assert z.getinfo("X_train.npy").compress_type == zipfile.ZIP_DEFLATED
+
+
+def test_sanitized_drops_leaks_from_later_splits_only(prepared):
+    ds = prepared
+    ds.X_test[4] = ds.X_train[9]
+    ds.X_valid[2] = np.clip(ds.X_train[5].astype(int) + 10, 0, 255)
+    ds.X_train[100] = ds.X_train[101]
+    rep = ds.find_leaks()
+    clean = ds.sanitized(rep)
+    assert clean.info["removed"] == {"train": 1, "valid": 1, "test": 1}
+    assert clean.sizes == {"train": 2399, "valid": 299, "test": 299}
+    again = clean.find_leaks()
+    assert again.counts()["exact_across"] == {"train/valid": 0, "train/test": 0,
+                                              "valid/test": 0}
+    assert again.counts()["exact_within"]["train"] == 0
+    assert ds.paths["test"][4] not in clean.paths["test"].tolist()
+    only_exact = ds.sanitized(rep, near=False, within=False)
+    assert only_exact.info["removed"] == {"train": 0, "valid": 0, "test": 1}
+
+
+def _write_npz(path, **arrays):
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def test_load_refuses_bad_files(prepared, tmp_path):
+    good = tmp_path / "good.npz"
+    prepared.save(good)
+    arrays = dict(np.load(good, allow_pickle=False))
+    meta = json.loads(str(arrays["meta"]))
+
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(DatasetFileError, match="is not a prepared data set"):
+        load_dataset(tmp_path / "text.npz")
+    (tmp_path / "cut.npz").write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(DatasetFileError, match="is not a prepared data set"):
+        load_dataset(tmp_path / "cut.npz")
+    with pytest.raises(DatasetFileError, match="pickled Python objects"):
+        load_dataset(_write_npz(tmp_path / "p.npz", meta=arrays["meta"],
+                                X_train=np.array([{"a": 1}], dtype=object)))
+    with pytest.raises(DatasetFileError, match="no 'meta'"):
+        load_dataset(_write_npz(tmp_path / "f.npz", x=np.zeros(3)))
+    bad = dict(arrays, meta=np.asarray(json.dumps(dict(meta, format_version=99))))
+    with pytest.raises(DatasetFileError, match="format version 99, newer"):
+        load_dataset(_write_npz(tmp_path / "v.npz", **bad))
+    bad = dict(arrays, meta=np.asarray(json.dumps(dict(meta, format="other"))))
+    with pytest.raises(DatasetFileError, match="format 'other'"):
+        load_dataset(_write_npz(tmp_path / "o.npz", **bad))
+    bad = {k: v for k, v in arrays.items() if k != "y_test"}
+    with pytest.raises(DatasetFileError, match="lacks y_test"):
+        load_dataset(_write_npz(tmp_path / "m.npz", **bad))
+    bad = dict(arrays, y_valid=arrays["y_valid"] + 10)
+    with pytest.raises(DatasetFileError, match="y_valid has labels outside 0..9"):
+        load_dataset(_write_npz(tmp_path / "l.npz", **bad))
+    bad = dict(arrays, X_test=arrays["X_test"][:, :, :20])
+    with pytest.raises(DatasetFileError, match="X_test is uint8 \\(300, 28, 20\\)"):
+        load_dataset(_write_npz(tmp_path / "s.npz", **bad))
+    bad = dict(arrays, y_test=arrays["y_test"][:5])
+    with pytest.raises(DatasetFileError, match="expected 300 integer labels"):
+        load_dataset(_write_npz(tmp_path / "n.npz", **bad))
+    with pytest.raises(FileNotFoundError):
+        load_dataset(tmp_path / "absent.npz")
+    with pytest.raises(InputError, match="does not exist"):
+        prepared.save(tmp_path / "no" / "dir.npz")
+
+
+def test_prepare_dataset_refuses_mismatches(sample):
+    with pytest.raises(InputError, match="images has 10 rows but labels has 9"):
+        prepare_dataset(sample.X_train[:10], sample.y_train[:9], sample.class_names)
+    with pytest.raises(InputError, match="labels go up to 9 but there are 2 class names"):
+        prepare_dataset(sample.X_train[:10], sample.y_train[:10], ["a", "b"])
+    with pytest.raises(InputError, match="shape \\(n, height, width\\)"):
+        prepare_dataset(sample.X_train[:10].reshape(10, -1), sample.y_train[:10], "ab")
