@@ -90,7 +90,7 @@ def _size_error(path, shape, dtype, declared: int, actual: int, what: str) -> Da
                    f"{declared:,} bytes of data, but {what} {actual:,}")
         fix = "download or copy the file again"
     else:
-        problem = (f"has {actual - declared:,} bytes after the {declared:,} bytes of data its "
+        problem = (f"has {actual - declared:,} byte(s) after the {declared:,} bytes of data its "
                    f"header declares (shape {shape} of {dtype.name})")
         fix = "the file is corrupt or not an IDX file"
     return DatasetFileError(f"{path} {problem}; {fix}")

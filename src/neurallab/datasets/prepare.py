@@ -598,19 +598,29 @@ def _exact(arrays: dict[str, np.ndarray]):
     hashes = np.concatenate([content_hashes(arrays[s]) for s in names])
     split_of = np.concatenate([np.full(len(arrays[s]), i) for i, s in enumerate(names)])
     local = np.concatenate([np.arange(len(arrays[s])) for s in names])
-    # group = first image (global order) with the same hash *and* the same bytes
+    width = int(np.prod(next(iter(arrays.values())).shape[1:]))
+
+    def rows(idx: np.ndarray) -> np.ndarray:
+        """The pixels of images ``idx`` (global numbering), one row each."""
+        out = np.empty((len(idx), width), next(iter(arrays.values())).dtype)
+        for i, s in enumerate(names):
+            m = split_of[idx] == i
+            out[m] = arrays[s][local[idx[m]]].reshape(int(m.sum()), width)
+        return out
+
+    # group = the first image (global order) with the same hash ...
     _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
     group = first[inverse]
-    for i, s in enumerate(names):  # confirm byte equality with the group's first image
-        mine = np.flatnonzero((split_of == i) & (group != np.arange(len(group))))
-        for j, t in enumerate(names):
-            sel = mine[split_of[group[mine]] == j]
-            if len(sel) == 0:
-                continue
-            a = arrays[s][local[sel]].reshape(len(sel), -1)
-            b = arrays[t][local[group[sel]]].reshape(len(sel), -1)
-            differ = ~(a == b).all(axis=1)
-            group[sel[differ]] = sel[differ]  # a hash collision: its own group
+    # ... confirmed byte for byte; buckets where a hash collision put different images
+    # together are regrouped by their exact bytes
+    linked = np.flatnonzero(group != np.arange(len(group)))
+    differ = linked[~(rows(linked) == rows(group[linked])).all(axis=1)]
+    if len(differ):
+        members = np.flatnonzero(np.isin(inverse, inverse[differ]))
+        keys = np.ascontiguousarray(rows(members)).view(np.dtype((np.void, width * (
+            rows(members[:1]).itemsize)))).ravel()
+        _, first_m, inv_m = np.unique(keys, return_index=True, return_inverse=True)
+        group[members] = members[first_m[inv_m.ravel()]]
     within, across = {}, {}
     for i, s in enumerate(names):
         mine = np.flatnonzero(split_of == i)
@@ -923,6 +933,10 @@ def load_dataset(path) -> PreparedDataset:
     path = Path(os.fspath(path))
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise DatasetFileError(f"{path} is not a prepared data set (.npz): it is not a "
+                                   "zip archive; make one with 'neurallab images build'")
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
