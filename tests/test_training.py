@@ -243,7 +243,7 @@ def test_divergence_names_the_iteration_and_keeps_finite_weights(sleep_scaled):
     X, y = sleep_scaled
     net = nl.Network([2, 3, 1], activation="tanh", output_activation="identity", seed=0)
     rec = Recorder()
-    with pytest.raises(TrainingDivergedError) as info:
+    with np.errstate(all="ignore"), pytest.raises(TrainingDivergedError) as info:
         net.fit(X, y, optimizer="gd", lr=1e3, epochs=200, verbose=0, callbacks=[rec])
     err = info.value
     assert isinstance(err, FloatingPointError)
@@ -265,7 +265,8 @@ def test_divergence_names_the_iteration_and_keeps_finite_weights(sleep_scaled):
 def test_divergence_with_mini_batches(sleep_scaled):
     X, y = sleep_scaled
     net = nl.Network([2, 3, 1], activation="tanh", output_activation="identity", seed=0)
-    with pytest.raises(TrainingDivergedError, match=r"at epoch/iteration \d+"):
+    with np.errstate(all="ignore"), \
+            pytest.raises(TrainingDivergedError, match=r"at epoch/iteration \d+"):
         net.fit(X, y, optimizer=SGD(lr=1e3), batch_size=1, epochs=500, verbose=0, seed=0)
     assert np.isfinite(net.params).all() and np.isfinite(net.cost(X, y))
 
