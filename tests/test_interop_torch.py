@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
@@ -191,6 +191,7 @@ def test_module_layout_is_linear_then_activation_per_layer():
        dtype=st.sampled_from(["float32", "float64"]), seed=st.integers(0, 2**16))
 @settings(max_examples=40, deadline=None)
 def test_round_trip_gives_identical_parameters(sizes, hidden, out, bias, dtype, seed):
+    assume(not (out == "softmax" and sizes[-1] == 1))  # refused by Network itself
     net = nl.Network(sizes, activation=hidden, output_activation=out, bias=bias,
                      dtype=dtype, seed=seed)
     if bias:
