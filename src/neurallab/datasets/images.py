@@ -36,6 +36,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import re
 import sys
 import threading
 from collections.abc import Sequence
@@ -77,6 +78,8 @@ def _check_size(image_size) -> tuple[int, int]:
     if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
         image_size = (image_size, image_size)
     try:
+        if isinstance(image_size, (str, bytes)):
+            raise TypeError
         h, w = (int(s) for s in image_size)
         ok = all(float(s) == int(s) for s in image_size)
     except (TypeError, ValueError):
@@ -123,7 +126,17 @@ def preprocessing_config(image_size=(28, 28), color_mode: str = "grayscale",
 
 
 # ------------------------------------------------------------------ one image
-def _open(source) -> tuple[Image.Image, str]:
+def _bomb_error(name: str, exc: Exception, max_pixels: int) -> ImageError:
+    """Pillow's own refusal (beyond ``2 × Image.MAX_IMAGE_PIXELS``) in our words."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    declared = f"{int(found[1]):,} pixels" if found else "too many pixels"
+    limit = (f"max_pixels={max_pixels:,}" if max_pixels < 2 * Image.MAX_IMAGE_PIXELS
+             else f"Pillow's limit of {2 * Image.MAX_IMAGE_PIXELS:,}")
+    return ImageError(f"{name} declares {declared}, more than {limit}; it was refused "
+                      "without decoding (a decompression bomb, or a photo to shrink first)")
+
+
+def _open(source, max_pixels: int) -> tuple[Image.Image, str]:
     """An opened (not yet decoded) image and a name for messages."""
     if isinstance(source, Image.Image):
         return source, "image"
@@ -147,7 +160,7 @@ def _open(source) -> tuple[Image.Image, str]:
     try:
         return Image.open(fp, formats=IMAGE_FORMATS), name
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{name} is refused: {exc}") from None
+        raise _bomb_error(name, exc, max_pixels) from None
     except UnidentifiedImageError:
         raise ImageError(
             f"{name} is not an image Pillow can identify as one of "
@@ -208,7 +221,7 @@ def decode_image(source, image_size=(28, 28), color_mode: str = "grayscale", *,
     """
     h, w = _check_size(image_size)
     _check_choice(color_mode, "color_mode", COLOR_MODES)
-    im, name = _open(source)
+    im, name = _open(source, max_pixels)
     try:
         return _decode_opened(im, name, h, w, color_mode, invert, exact_size, max_pixels)
     finally:
@@ -254,7 +267,7 @@ def _decode_opened(im: Image.Image, name: str, h: int, w: int, color_mode: str,
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{name} is refused: {exc}") from None
+        raise _bomb_error(name, exc, max_pixels) from None
     except Exception as exc:  # any decoder failure: truncated, corrupt, unsupported
         reason = str(exc) or type(exc).__name__
         raise ImageError(f"{name} is truncated or corrupt: {reason}") from None
