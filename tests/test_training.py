@@ -403,3 +403,21 @@ def test_two_core_mini_batch_steps_equal_one_core_steps(monkeypatch, make_opt):
     np.testing.assert_allclose(h_two["loss"], h_one["loss"], rtol=1e-12)
     assert h_two["accuracy"] == h_one["accuracy"]
     assert two.tobytes() == again.tobytes()
+
+
+def test_gd_refuses_mini_batches():
+    import neurallab as nl
+
+    X = np.random.default_rng(0).random((10, 2))
+    y = X.sum(axis=1, keepdims=True)
+    net = nl.Network([2, 3, 1], seed=0)
+    with pytest.raises(nl.InputError, match="full-batch gradient descent.*optimizer='sgd'"):
+        net.fit(X, y, optimizer="gd", batch_size=4, epochs=2, verbose=0)
+
+
+def test_forward_training_without_rng_still_drops_units():
+    import neurallab as nl
+
+    net = nl.Network([5, 50, 1], activation="relu", dropout=0.5, seed=0)
+    X = np.ones((4, 5))
+    assert not np.allclose(net.forward(X, training=True), net.forward(X))

@@ -300,7 +300,7 @@ class Network:
         training : bool
             Apply dropout (needs ``rng``); off by default and at prediction time.
         rng : numpy.random.Generator, optional
-            Source of the dropout masks.
+            Source of the dropout masks (a fresh unseeded one if omitted in training).
 
         Returns
         -------
@@ -308,6 +308,8 @@ class Network:
         cache : Cache, only if ``return_cache``
         """
         X = self._check_X(X)
+        if training and rng is None and any(self.dropout):
+            rng = np.random.default_rng()  # unseeded masks; pass rng to reproduce them
         cache = self._forward(X, rng if training else None)
         return (cache.yhat, cache) if return_cache else cache.yhat
 

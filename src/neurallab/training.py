@@ -526,6 +526,12 @@ def _diverged(history, epoch: int, what: str, at_start: bool = False) -> Trainin
 def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normalize, epochs,
                      batch_size, cbs, state, history, seed, shuffle):
     n = X.shape[0]
+    if getattr(opt, "full_batch_only", False) and batch_size is not None and batch_size < n:
+        raise InputError(
+            f"optimizer {opt.name!r} is full-batch gradient descent, but batch_size="
+            f"{batch_size} asks for mini-batches; use optimizer='sgd' for mini-batches "
+            "or leave batch_size=None"
+        )
     if batch_size is None or batch_size >= n:
         batch_size = n
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:

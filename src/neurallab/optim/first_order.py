@@ -149,7 +149,8 @@ class GradientDescent(SGD):
     """Full-batch gradient descent (``"gd"``): SGD on the whole training set."""
 
     name = "gd"
-    default_full_batch = True
+    #: refuses mini-batches: ``batch_size`` must be None (the whole training set)
+    full_batch_only = True
 
 
 class Adam(FirstOrderOptimizer):
