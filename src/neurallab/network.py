@@ -298,7 +298,7 @@ class Network:
         return_cache : bool
             Also return the :class:`Cache` that :meth:`backward` needs.
         training : bool
-            Apply dropout (needs ``rng``); off by default and at prediction time.
+            Apply dropout (masks from ``rng``); off by default and at prediction time.
         rng : numpy.random.Generator, optional
             Source of the dropout masks (a fresh unseeded one if omitted in training).
 
