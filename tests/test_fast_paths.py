@@ -117,3 +117,34 @@ def test_full_batch_fit_unchanged_by_buffer_reuse():
     expected = minimize(f, theta0, jac=True, method="BFGS", options={"maxiter": 200})
     net.fit(X, y, optimizer="bfgs", epochs=200, verbose=0)
     np.testing.assert_array_equal(net.params, expected.x)
+
+
+def test_lbfgs_memory_reaches_scipy_as_maxcor():
+    from neurallab.errors import InputError
+    from neurallab.optim import LBFGS
+
+    assert LBFGS()._options(50)["maxcor"] == 10           # SciPy's own default
+    assert LBFGS(memory=50)._options(50)["maxcor"] == 50
+    assert LBFGS(memory=50, options={"maxcor": 7})._options(50)["maxcor"] == 7
+    assert LBFGS(memory=20).config()["memory"] == 20
+    for bad in (0, -3, 2.5, True, "10"):
+        with pytest.raises(InputError, match="memory must be a positive integer"):
+            LBFGS(memory=bad)
+
+
+def test_lbfgs_memory_changes_the_path_not_the_problem():
+    """More memory: the same first step (steepest descent), a lower loss after 150 here."""
+    from neurallab import Network
+    from neurallab.optim import LBFGS
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (200, 3))
+    y = np.sin(2 * X[:, :1]) * X[:, 1:2] + X[:, 2:3] ** 2
+    runs = {}
+    for m in (3, 30):
+        net = Network([3, 8, 1], activation="tanh", output_activation="identity",
+                      init="xavier", seed=0)
+        h = net.fit(X, y, loss="mse", optimizer=LBFGS(memory=m), epochs=150, verbose=0)
+        runs[m] = h.history["loss"]
+    assert runs[30][0] == runs[3][0]
+    assert runs[30][-1] <= runs[3][-1]
