@@ -114,6 +114,7 @@ def test_model_card(client, net, sample):
     assert card["architecture"]["output_activation"] == "softmax"
     assert card["test_accuracy"] == pytest.approx(net.meta["test_accuracy"])
     assert 0.6 < card["test_accuracy"] <= 1.0
+    assert card["n_test"] == len(sample.X_test) == 1000
     assert "Fashion-MNIST" in card["training_data"]
     assert card["preprocessing"] == {"image_size": [28, 28], "color_mode": "grayscale",
                                      "normalization": "unit", "invert": False}

@@ -119,7 +119,7 @@ def test_model_card_is_shown(page, net):
     assert card.locator(".chips li").all_inner_texts() == net.class_names
     text = card.inner_text()
     assert " → ".join(map(str, net.layer_sizes)) in text
-    assert f"{100 * net.meta['test_accuracy']:.1f}%" in text
+    assert f"{100 * net.meta['test_accuracy']:.1f}% on 1,000 test images" in text
 
 
 def test_png_upload_shows_label_and_probability_bars(page, examples):

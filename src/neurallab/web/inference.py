@@ -128,6 +128,7 @@ class ImageClassifier:
             "preprocessing": self.preprocessing,
             "training_data": meta.get("training_data"),
             "test_accuracy": meta.get("test_accuracy"),
+            "n_test": meta.get("n_test"),
             "top_k": self.top_k,
         }
 

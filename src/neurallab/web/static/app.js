@@ -12,7 +12,8 @@
 
   // ------------------------------------------------------------------ helpers
   const megabytes = (n) => `${(n / 1e6).toLocaleString(undefined, { maximumFractionDigits: 1 })} MB`;
-  const percent = (p) => (p < 0.0005 ? "<0.1%" : `${(100 * p).toFixed(p >= 0.995 ? 0 : 1)}%`);
+  // never "0%" or "100%": a softmax is never certain, and rounding should not say it is
+  const percent = (p) => (p < 0.0005 ? "<0.1%" : p > 0.9995 ? ">99.9%" : `${(100 * p).toFixed(1)}%`);
 
   function showBanner(text) {
     const banner = $("#banner");
@@ -46,7 +47,8 @@
       dl.append(el("dt", "", term), el("dd", "", value));
     };
     if (typeof card.test_accuracy === "number") {
-      add("Test accuracy", percent(card.test_accuracy));
+      add("Test accuracy", percent(card.test_accuracy)
+        + (card.n_test ? ` on ${card.n_test.toLocaleString()} test images` : ""));
     }
     const a = card.architecture;
     add("Layers", a.layer_sizes.join(" → "));
