@@ -1,0 +1,180 @@
+"""``neurallab images build`` and ``show``, the figures, and the sub-command extension hook."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import types
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import neurallab as nl
+from neurallab import cli
+from neurallab.commands import images as images_cmd
+from neurallab.imageplots import (
+    mosaic,
+    plot_class_balance,
+    plot_class_samples,
+    plot_duplicate_pairs,
+)
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Three classes of 20 PNGs from the sample, one copy in another file, one broken file."""
+    root = tmp_path_factory.mktemp("cli-images")
+    s = nl.datasets.fashion_mnist_sample()
+    for c, name in enumerate(["shirt", "trouser", "bag"]):
+        (root / name).mkdir()
+        for n, i in enumerate(np.flatnonzero(s.y_train == [0, 1, 8][c])[:20]):
+            Image.fromarray(s.X_train[i]).save(root / name / f"{n:02d}.png")
+    for k in range(5):
+        shutil.copyfile(root / "bag" / f"{k:02d}.png", root / "bag" / f"copy{k}.png")
+    (root / "bag" / "broken.png").write_text("not a png")
+    return root
+
+
+def test_build_prints_reports_and_writes_a_loadable_file(capsys, folder, tmp_path):
+    out_path = tmp_path / "d.npz"
+    code, out, err = run(capsys, "images", "build", folder, "--out", out_path,
+                         "--valid", "0.2", "--test", "10", "--figures", tmp_path / "figs")
+    assert code == 0, err
+    assert "loaded 65 images in 3 classes" in out and "(1 skipped, 0 resized to 28x28)" in out
+    assert "skipped bag/broken.png: not an image" in out
+    assert "class balance:" in out and "bag" in out and "out of balance" not in out
+    assert "duplicates (leaks):" in out and "also in train (exact)" in out
+    assert f"wrote {out_path}: train 42, valid 13, test 10" in out
+    ds = nl.datasets.load_dataset(out_path)
+    assert ds.class_names == ["bag", "shirt", "trouser"]
+    assert ds.sizes == {"train": 42, "valid": 13, "test": 10}
+    assert ds.preprocessing == {"image_size": [28, 28], "color_mode": "grayscale",
+                                "normalization": "unit", "invert": False}
+    assert ds.info["leaks"]["sizes"] == {"train": 42, "valid": 13, "test": 10}
+    assert set(ds.info["balance"]["class_names"]) == {"bag", "shirt", "trouser"}
+    for name in ("samples.png", "balance.png"):
+        with Image.open(tmp_path / "figs" / name) as im:
+            assert im.format == "PNG" and im.size[0] > 300
+
+
+def test_build_dedupe_removes_the_copies(capsys, folder, tmp_path):
+    code, out, _ = run(capsys, "images", "build", folder, "--out", tmp_path / "d.npz",
+                       "--dedupe", "--seed", "1")
+    assert code == 0
+    ds = nl.datasets.load_dataset(tmp_path / "d.npz")
+    assert sum(ds.info["removed"].values()) == 5  # the five copies, wherever they landed
+    assert sum(ds.sizes.values()) == 60
+    assert f"dedupe: removed {ds.info['removed']['train']} from train" in out
+    again = ds.find_leaks()
+    assert sum(again.counts()["exact_across"].values()) == 0
+
+
+def test_build_rgb_size_and_builtin_sample(capsys, folder, tmp_path):
+    code, out, _ = run(capsys, "images", "build", folder, "--out", tmp_path / "c.npz",
+                       "--size", "16x12", "--rgb", "--no-near")
+    assert code == 0 and "0 resized" not in out
+    assert nl.datasets.load_dataset(tmp_path / "c.npz").X_train.shape[1:] == (16, 12, 3)
+    code, out, _ = run(capsys, "images", "build", "fashion-mnist-sample", "--out",
+                       tmp_path / "s.npz", "--valid", "500")
+    assert code == 0 and "its own test set kept" in out
+    ds = nl.datasets.load_dataset(tmp_path / "s.npz")
+    assert ds.sizes == {"train": 2500, "valid": 500, "test": 1000}
+    assert ds.balance().counts[:, 1].tolist() == [50] * 10
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--out", "x.txt"], "the file name must end in .npz"),
+    (["--out", "x.npz", "--size", "big"], "--size 'big': give N (square) or HxW"),
+    (["--out", "x.npz", "--threshold", "2"], "give a similarity between 0 and 1"),
+    (["--out", "x.npz", "--valid", "0.7", "--test", "0.7"], "cannot split: train="),
+])
+def test_build_errors_are_one_line(capsys, folder, tmp_path, argv, msg, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "images", "build", folder, *argv)
+    assert code == 2 and msg in err and err.count("\n") == 1
+
+
+def test_build_missing_folder(capsys, tmp_path):
+    code, _, err = run(capsys, "images", "build", tmp_path / "nope", "--out", tmp_path / "x.npz")
+    assert code == 1 and "is not a folder" in err and "Traceback" not in err
+    code, _, err = run(capsys, "images", "build", "fashion-mnist-sample", "--rgb", "--out",
+                       tmp_path / "x.npz")
+    assert code == 2 and "is 28x28 grayscale" in err
+
+
+def test_show_prints_summary_and_writes_grid(capsys, folder, tmp_path, monkeypatch):
+    run(capsys, "images", "build", folder, "--out", tmp_path / "d.npz", "--dedupe")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "images", "show", tmp_path / "d.npz")
+    assert code == 0, err
+    assert "train" in out and "3 classes" in out and "'normalization': 'unit'" in out
+    assert "leak report when built" in out and "removed by --dedupe" in out
+    with Image.open(tmp_path / "d-samples.png") as im:
+        assert im.format == "PNG"
+    code, out, _ = run(capsys, "images", "show", tmp_path / "d.npz", "--split", "test",
+                       "--grid", tmp_path / "t.png", "--per-class", "3")
+    assert code == 0 and (tmp_path / "t.png").is_file()
+
+
+def test_show_refuses_foreign_files(capsys, tmp_path):
+    (tmp_path / "x.npz").write_text("hello")
+    code, _, err = run(capsys, "images", "show", tmp_path / "x.npz")
+    assert code == 1 and "is not a prepared data set" in err
+
+
+def test_help_shows_examples(capsys):
+    for argv in (["images", "--help"], ["images", "build", "--help"],
+                 ["images", "show", "--help"]):
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        assert "examples:" in capsys.readouterr().out
+    assert cli.main(["images"]) == 2  # no sub-command: the group's help
+
+
+def test_other_modules_can_add_images_subcommands(monkeypatch, capsys):
+    mod = types.ModuleType("neurallab_test_images_ext")
+
+    def register(images_sub):
+        p = images_cmd.add_images_command(images_sub, "hello", "say hello",
+                                          "Say hello.", "neurallab images hello")
+        p.set_defaults(func=lambda args: print("hello from an extension") or 0)
+
+    mod.register = register
+    monkeypatch.setitem(sys.modules, mod.__name__, mod)
+    monkeypatch.setattr(images_cmd, "EXTENSIONS", (mod.__name__, "neurallab.absent_module"))
+    assert cli.main(["images", "hello"]) == 0
+    assert "hello from an extension" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------- figures
+def test_mosaic_by_hand():
+    tiles = np.arange(4, dtype=np.uint8).reshape(2, 2, 1, 1)
+    assert mosaic(tiles, fill=9).tolist() == [[0, 9, 9, 1], [9, 9, 9, 9], [9, 9, 9, 9],
+                                              [2, 9, 9, 3]]
+
+
+def test_figures_render(tmp_path):
+    from neurallab.plots import save_figure
+
+    s = nl.datasets.fashion_mnist_sample()
+    save_figure(plot_class_samples(s.X_test, s.y_test, s.class_names, per_class=5),
+                tmp_path / "a.png")
+    rep = nl.datasets.class_balance({"train": s.y_train, "test": s.y_test[:700]},
+                                    s.class_names)
+    save_figure(plot_class_balance(rep), tmp_path / "b.png")
+    save_figure(plot_duplicate_pairs(s.X_train, s.X_test, [[0, 1], [2, 3]],
+                                     similarity=[0.995, 1.0]), tmp_path / "c.png")
+    save_figure(plot_duplicate_pairs(s.X_train, s.X_test, np.zeros((0, 2))), tmp_path / "d.png")
+    # normalised floats are shown at their grey levels too
+    save_figure(plot_class_samples(s.X_test / np.float32(255) - 0.5, s.y_test, s.class_names),
+                tmp_path / "e.png")
+    for name in "abcde":
+        with Image.open(tmp_path / f"{name}.png") as im:
+            assert im.format == "PNG"
