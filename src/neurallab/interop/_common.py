@@ -119,7 +119,7 @@ def assemble(layers: list[LayerSpec], source: str, *, dense: str = "Linear",
     dense : str
         The framework's name of a dense layer (``"Linear"``, ``"Dense"``).
     input_scaler, output_scaler : Scaler, optional
-        Attached to the network (Keras ``Normalization`` layers at either end).
+        Attached to the network (Keras ``Rescaling`` layers at either end).
 
     Raises
     ------
