@@ -58,3 +58,16 @@ def test_a_damaged_cache_file_is_trained_again(tiny_recipe, tmp_path):
     net = dm.default_model(tmp_path, log=lines.append)
     assert lines[0].startswith(f"cached model {path} is unusable")
     assert dm.default_model(tmp_path).n_params == net.n_params == 784 * 8 + 8 + 8 * 10 + 10
+
+
+@pytest.mark.parametrize("via_env", [False, True])
+def test_an_unwritable_cache_still_serves(tiny_recipe, tmp_path, capsys, monkeypatch, via_env):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("a file where the cache folder should be")
+    if via_env:
+        monkeypatch.setenv("NEURALLAB_CACHE_DIR", str(blocked / "cache"))
+    net = dm.default_model(None if via_env else blocked / "cache")
+    assert net.n_params == 784 * 8 + 8 + 8 * 10 + 10
+    err = capsys.readouterr().err
+    assert err.startswith("neurallab: the default model could not be cached, so the next "
+                          "start trains it again; ")

@@ -120,21 +120,30 @@ def default_model(directory: str | os.PathLike | None = None, *, log=None) -> Ne
     Returns
     -------
     Network
-        A 784-128-10 softmax classifier of 28×28 grayscale images in [0, 1], with
+        A 784-256-128-10 softmax classifier of 28×28 grayscale images in [0, 1], with
         ``class_names`` and ``meta`` (preprocessing, training data, test accuracy).
+        If the cache cannot be written (a read-only home), the model is trained and
+        served all the same, and a warning says so.
     """
-    path = default_model_path(directory)
-    if path.exists():
+    try:
+        path = default_model_path(directory)
+    except OSError as exc:  # the cache folder cannot be created
+        path = None
+        warning = f"no cache folder ({exc})"
+    if path is not None and path.exists():
         try:
             return load(path)
         except ModelFileError as exc:
             if log:
                 log(f"cached model {path} is unusable ({exc}); training it again")
     net = train_default(log=log)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        net.save(path)
-    except OSError as exc:  # a read-only cache is no reason not to serve
-        print(f"neurallab: could not cache the default model at {path}: {exc}",
-              file=sys.stderr)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            net.save(path)
+            return net
+        except (OSError, ModelFileError) as exc:
+            warning = f"{path}: {exc}"
+    print(f"neurallab: the default model could not be cached, so the next start trains it "
+          f"again; {warning}", file=sys.stderr)
     return net
