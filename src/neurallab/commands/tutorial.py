@@ -15,6 +15,7 @@ EXAMPLES = """examples:
   neurallab tutorial --out report --open     and open the page in a browser
   neurallab tutorial --chapters 3-5          only chapters 3, 4 and 5
   neurallab tutorial --seed 7                other initial weights, same lessons
+  neurallab tutorial --chapters 8-9 --full   image chapters on all of Fashion-MNIST
 """
 
 
@@ -37,6 +38,8 @@ def register(sub) -> None:
                    help="which chapters, e.g. 1-7, 2,5 or all (default: every chapter "
                         f"available; here {', '.join(map(str, chapters)) or 'none'})")
     p.add_argument("--open", action="store_true", help="open the report in a web browser")
+    p.add_argument("--full", action="store_true", help="chapters 8-9 on all of Fashion-MNIST "
+                   "(70,000 images, minutes) instead of the shipped sample")
     p.set_defaults(func=cmd_tutorial)
 
 
@@ -50,7 +53,7 @@ def _print_chapter(res: ChapterResult) -> None:
 
 def cmd_tutorial(args) -> int:
     run = run_tutorial(args.out, seed=args.seed, chapters=args.chapters,
-                       on_chapter=_print_chapter)
+                       on_chapter=_print_chapter, full=args.full)
     n_figures = sum(len(r.figures) for r in run.results)
     report = run.report.resolve()
     print(f"\nReport: {report}  ({len(run.results)} chapters, {n_figures} figures, "

@@ -143,7 +143,8 @@ class TutorialRun:
 
 
 def run_tutorial(out_dir, seed: int = DEFAULT_SEED, chapters: Iterable[int] | str | None = None,
-                 on_chapter: Callable[[ChapterResult], None] | None = None) -> TutorialRun:
+                 on_chapter: Callable[[ChapterResult], None] | None = None,
+                 full: bool = False) -> TutorialRun:
     """Run the chapters and write the report into ``out_dir``.
 
     Parameters
@@ -157,6 +158,8 @@ def run_tutorial(out_dir, seed: int = DEFAULT_SEED, chapters: Iterable[int] | st
         Which chapters (``"1-7"``); default: :func:`default_chapters`.
     on_chapter : callable, optional
         Called with each :class:`ChapterResult` as soon as it is done (for progress).
+    full : bool
+        Chapters 8–9 on all of Fashion-MNIST instead of the shipped sample.
 
     Returns
     -------
@@ -172,7 +175,7 @@ def run_tutorial(out_dir, seed: int = DEFAULT_SEED, chapters: Iterable[int] | st
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file; give a folder for the report")
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = Context(out_dir, seed)
+    ctx = Context(out_dir, seed, full=bool(full))
     t0 = time.perf_counter()
     results = []
     for n in numbers:

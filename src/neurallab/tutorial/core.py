@@ -48,11 +48,15 @@ class Context:
     shared : dict
         Results one chapter leaves for a later one (e.g. a trained network). A chapter
         must still run on its own when the entry is missing.
+    full : bool
+        Use the full data sets where a chapter has a small built-in version (chapters
+        8–9: all of Fashion-MNIST instead of the shipped sample).
     """
 
     out_dir: Path
     seed: int = 1
     shared: dict[str, Any] = field(default_factory=dict)
+    full: bool = False
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
