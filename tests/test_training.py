@@ -421,3 +421,20 @@ def test_forward_training_without_rng_still_drops_units():
     net = nl.Network([5, 50, 1], activation="relu", dropout=0.5, seed=0)
     X = np.ones((4, 5))
     assert not np.allclose(net.forward(X, training=True), net.forward(X))
+
+
+def test_full_batch_gd_logs_the_cost_at_the_weights_before_each_step():
+    import neurallab as nl
+
+    X = np.random.default_rng(1).random((6, 2))
+    y = X[:, :1] * 0.5
+    net = nl.Network([2, 3, 1], seed=0)
+    start = net.get_params()
+    h = net.fit(X, y, optimizer=nl.optim.GradientDescent(lr=0.5), l2=0.3, epochs=3,
+                verbose=0)
+    ref = nl.Network([2, 3, 1], seed=0)
+    ref.set_params(start)
+    for logged in h.history["loss"]:
+        J, g = ref.loss_and_grad(X, y, l2=0.3)
+        assert logged == pytest.approx(J, rel=1e-12)
+        ref.set_params(ref.params - 0.5 * g)

@@ -554,7 +554,7 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
             opt.set_epoch(epoch, epochs)
             for cb in cbs:
                 cb.on_epoch_begin(epoch)
-            data_sum = 0.0
+            data_sum = pen_sum = 0.0
             correct = 0
             order = rng.permutation(n) if (shuffle and not full) else None
             for start in range(0, n, batch_size):
@@ -579,8 +579,10 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
                                     at_start=(epoch == 0 and start == 0))
                 if start == 0:
                     last_good[...] = params  # these weights gave a finite cost: keep them
-                data = J if split else J - net.penalty(l2)
+                pen = net.penalty(l2)  # at the weights the batch's cost was computed on
+                data = J if split else J - pen
                 data_sum += data * m if normalize else data
+                pen_sum += pen * m
                 if split:
                     correct += n_correct
                     stepper.apply()
@@ -592,7 +594,9 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
             if not np.isfinite(params).all():
                 net.set_params(last_good)
                 raise _diverged(history, epoch, "NaN")
-            logs = {"loss": (data_sum / n if normalize else data_sum) + net.penalty(l2)}
+            # the epoch's cost: data term over all rows + the batches' mean penalty (for
+            # full-batch gd exactly J at the weights before the epoch's step)
+            logs = {"loss": (data_sum / n if normalize else data_sum) + pen_sum / n}
             if state.track_acc:
                 logs["accuracy"] = correct / n
             if state.end_epoch(epoch, logs, cbs, history):
