@@ -25,7 +25,7 @@ COMMAND_MODULES = (
 )
 
 EPILOG = """examples:
-  neurallab tutorial                       walk through chapters 1-7, write a report
+  neurallab tutorial                       walk through the chapters, write a report
   neurallab train data.csv --target score --out model.safetensors
   neurallab predict model.safetensors --values 8,3
   neurallab gradcheck
