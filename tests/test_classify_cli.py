@@ -1,0 +1,155 @@
+"""``neurallab images train / evaluate / predict`` end to end, on the shipped sample."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import neurallab as nl
+from neurallab.classify import images_to_inputs
+from neurallab.cli import main
+from neurallab.datasets.prepare import prepare_dataset
+
+QUICK = ["--hidden", "32", "--epochs", "2", "--batch-size", "64", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "sample.safetensors"
+    assert main(["images", "train", "fashion-mnist-sample", *QUICK, "--out", str(path)]) == 0
+    return path
+
+
+def test_train_writes_a_model_with_its_preprocessing(model, capsys):
+    net = nl.load(model)
+    assert net.layer_sizes == [784, 32, 10]
+    assert net.meta["preprocessing"]["image_size"] == [28, 28]
+    assert net.meta["training"]["epochs"] == 2
+    assert net.meta["test_accuracy"] > 0.6
+    assert net.class_names[0] == "T-shirt/top"
+
+
+def test_train_prints_the_result(tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    assert main(["images", "train", "fashion-mnist-sample", *QUICK, "--val-split", "0.2",
+                 "--dropout", "0.1", "--schedule", "cosine", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Network 784-32-10" in text
+    assert "validation accuracy" in text and "test accuracy" in text
+    assert f"saved {out}" in text
+    assert nl.load(out).dropout == [0.1]
+
+
+def test_train_on_a_prepared_npz_uses_its_validation_split(tmp_path, capsys):
+    s = nl.datasets.fashion_mnist_sample()
+    ds = prepare_dataset(s.X_train[:600], s.y_train[:600], list(s.class_names),
+                         valid=0.2, test=0.2, seed=0)
+    path = tmp_path / "d.npz"
+    ds.save(path)
+    out = tmp_path / "m.safetensors"
+    assert main(["images", "train", str(path), *QUICK, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "validation accuracy" in text
+    assert f"on {ds.sizes['test']:,} images" in text
+
+
+def test_evaluate_prints_the_table_and_draws_two_figures(model, tmp_path, capsys):
+    assert main(["images", "evaluate", str(model), "fashion-mnist-sample",
+                 "--out-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "precision  recall" in out and "Ankle boot" in out
+    assert "confusion matrix (rows: true class, columns: predicted):" in out
+    acc = nl.load(model).meta["test_accuracy"]
+    assert f"accuracy {acc:.4f}" in out
+    for name in ("confusion_matrix.png", "misclassified.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_evaluate_json(model, capsys):
+    assert main(["images", "evaluate", str(model), "fashion-mnist-sample", "--no-figures",
+                 "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["n"] == 1000 and len(d["confusion"]) == 10
+    assert sum(map(sum, d["confusion"])) == 1000
+
+
+def test_predict_png_jpeg_and_rgb_of_another_size(model, tmp_path, capsys):
+    s = nl.datasets.fashion_mnist_sample()
+    net = nl.load(model)
+    img = s.X_test[3]
+    expected = net.class_names[int(net.predict(images_to_inputs(img[None]))[0])]
+    Image.fromarray(img).save(tmp_path / "a.png")
+    Image.fromarray(img).save(tmp_path / "a.jpg", quality=95)
+    Image.fromarray(img).convert("RGB").resize((100, 100)).save(tmp_path / "big.png")
+    paths = [str(tmp_path / n) for n in ("a.png", "a.jpg", "big.png")]
+    assert main(["images", "predict", str(model), *paths, "--top", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    for line, p in zip(lines, paths, strict=True):
+        assert line.startswith(f"{p}: {expected}  (")
+        assert line.count("%") == 2
+
+
+def test_predict_a_corrupt_image_says_which_and_why(model, tmp_path, capsys):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(30))
+    good = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(good)
+    assert main(["images", "predict", str(model), str(bad), str(good),
+                 str(tmp_path / "missing.png")]) == 1
+    captured = capsys.readouterr()
+    errors = captured.err.splitlines()
+    assert len(errors) == 2
+    assert "broken.png" in errors[0] and "error" in errors[0]
+    assert "missing.png: No such file or directory" in errors[1]
+    assert captured.out.startswith(f"{good}: ")
+
+
+def test_predict_json(model, tmp_path, capsys):
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "z.png")
+    assert main(["images", "predict", str(model), str(tmp_path / "z.png"), "--json",
+                 "--top", "1"]) == 0
+    (r,) = json.loads(capsys.readouterr().out)
+    assert r["class"] == r["top"][0]["class"] and 0 < r["top"][0]["probability"] <= 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["images", "train", "mnist-digits", "--out", "x.safetensors"],
+     "no data set 'mnist-digits': give fashion-mnist or fashion-mnist-sample"),
+    (["images", "train", "fashion-mnist-sample", "--hidden", "64,x", "--out", "x.st"],
+     "--hidden must be comma-separated layer widths like 256,128, got '64,x'"),
+    (["images", "train", "fashion-mnist-sample", "--dropout", "1.5", "--out", "x.st"],
+     r"dropout must lie in [0, 1), got 1.5"),
+])
+def test_bad_train_arguments_give_one_clear_line(argv, message, capsys, tmp_path,
+                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x.st").exists()
+
+
+def test_a_regressor_or_a_model_without_preprocessing_is_refused(tmp_path, capsys, model):
+    reg = nl.Network([784, 1], output_activation="identity")
+    reg.save(tmp_path / "reg.safetensors")
+    assert main(["images", "predict", str(tmp_path / "reg.safetensors"), "x.png"]) != 0
+    assert "is not a softmax classifier" in capsys.readouterr().err
+    net = nl.load(model)
+    net.meta.pop("preprocessing")
+    net.save(tmp_path / "bare.safetensors")
+    assert main(["images", "evaluate", str(tmp_path / "bare.safetensors"),
+                 "fashion-mnist-sample"]) != 0
+    assert "no image preprocessing" in capsys.readouterr().err
+    assert main(["images", "predict", str(model), "x.png", "--top", "0"]) != 0
+    assert "--top must be at least 1" in capsys.readouterr().err
+
+
+def test_help_shows_examples(capsys):
+    for cmd in ("train", "evaluate", "predict"):
+        with pytest.raises(SystemExit):
+            main(["images", cmd, "--help"])
+        assert f"examples:\n  neurallab images {cmd}" in capsys.readouterr().out
