@@ -435,7 +435,7 @@ def test_create_app_rejects_models_it_cannot_serve(net):
         create_app(regressor)
     bare = net.copy()
     bare.meta = {}
-    with pytest.raises(InputError, match=r"does not record how its input images were prepared"):
+    with pytest.raises(InputError, match=r"this model has no image preprocessing \(net.meta"):
         create_app(bare)
     wrong = net.copy()
     wrong.meta = {**net.meta, "preprocessing": {**net.meta["preprocessing"],

@@ -102,4 +102,4 @@ def test_a_model_that_is_not_an_image_classifier_is_refused(served, tmp_path, ca
     nl.Network([2, 3, 1]).save(path)
     assert main(["serve", str(path)]) == 1
     assert capsys.readouterr().err.startswith(
-        "neurallab serve: error: the model does not record how its input images were prepared")
+        "neurallab serve: error: this model has no image preprocessing (net.meta['preprocessing'])")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..classify import model_preprocessing
 from ..datasets.images import DEFAULT_MAX_PIXELS
 from ..errors import InputError
 from ..network import Network
@@ -77,20 +78,9 @@ class ImageClassifier:
                 "app serves classifiers with a softmax output (train one with "
                 "'neurallab images train')"
             )
-        prep = net.meta.get("preprocessing")
-        if not isinstance(prep, dict) or "image_size" not in prep:
-            raise InputError(
-                "the model does not record how its input images were prepared "
-                "(net.meta['preprocessing'] with image_size, color_mode, normalization); "
-                "train it with 'neurallab images train', or set net.meta['preprocessing']"
-            )
+        prep = model_preprocessing(net)  # checked against the model's inputs
         h, w = (int(s) for s in prep["image_size"])
-        channels = 3 if prep.get("color_mode", "grayscale") == "rgb" else 1
-        if h * w * channels != net.n_inputs:
-            raise InputError(
-                f"the model takes {net.n_inputs} inputs but its preprocessing makes "
-                f"{h}×{w}×{channels} = {h * w * channels}; the model file is inconsistent"
-            )
+        channels = 3 if prep["color_mode"] == "rgb" else 1
         n_classes = max(net.n_outputs, 2)
         names = net.class_names or [f"class {i}" for i in range(n_classes)]
         if len(names) != n_classes:
@@ -170,8 +160,8 @@ class ImageClassifier:
         source.name = filename  # its error messages then name the upload
         p = self.preprocessing
         x = preprocess_image(
-            source, image_size=self.image_size, color_mode=p.get("color_mode", "grayscale"),
-            normalization=p.get("normalization", "unit"), invert=bool(p.get("invert", False)),
+            source, image_size=self.image_size, color_mode=p["color_mode"],
+            normalization=p["normalization"], invert=bool(p["invert"]),
             max_pixels=self.max_pixels)
         return np.asarray(x, dtype=np.float32).reshape(-1)
 
@@ -184,7 +174,7 @@ class ImageClassifier:
         """
         h, w = self.image_size
         img = x.reshape((h, w, 3) if self.channels == 3 else (h, w))
-        norm = self.preprocessing.get("normalization", "unit")
+        norm = self.preprocessing["normalization"]
         lo, hi = _RANGES.get(norm, (float(img.min()), float(img.max())))
         grey = np.clip((img - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
         buf = io.BytesIO()
