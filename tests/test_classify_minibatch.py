@@ -146,3 +146,21 @@ def test_blas_is_single_threaded_only_inside_the_block():
     after = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
     assert all(n == 1 for n in inside)
     assert after == before
+
+
+def test_float32_stays_float32_through_a_step():
+    """No silent float64: activations, deltas, gradients and optimizer state."""
+    X, y = _data(n=64, d=30, k=4, dtype=np.float32)
+    net = nl.Network([30, 16, 4], activation="relu", output_activation="softmax",
+                     dtype="float32", seed=0, dropout=0.3)
+    Y = _onehot(y, 4, np.float32)
+    opt = nl.optim.Adam()
+    opt.reset(net.n_params, net.dtype)
+    step = mb.SplitStepper(net, opt, get_loss("cce"), 1e-3, True, np.random.default_rng(0),
+                           None)
+    step.compute(X, Y)
+    step.apply()
+    cache = net._forward(X, np.random.default_rng(1))
+    arrays = [*step.grads, opt._m, opt._s, net.params, *cache.z, *cache.a, *cache.inputs,
+              *(m for m in cache.masks if m is not None)]
+    assert {a.dtype for a in arrays} == {np.dtype(np.float32)}
