@@ -346,7 +346,12 @@ def test_openapi_schema_is_valid(client):
     assert files == {"type": "array", "items": {"type": "string", "format": "binary"},
                      "description": "one or more images (PNG, JPEG, GIF, BMP, WebP)"}
     assert {"200", "413", "415", "422"} <= set(schema["paths"]["/api/predict"]["post"]["responses"])
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    # Swagger UI comes from local files (no CDN): the page works offline
+    assert "/docs-assets/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
+    asset = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert asset.status_code == 200 and len(asset.content) > 100_000
 
 
 def test_page_and_its_files_are_served(client):

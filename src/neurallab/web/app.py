@@ -24,7 +24,7 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -121,6 +121,28 @@ def _resolve_model(model, max_pixels: int, top_k: int, cache_dir) -> ImageClassi
     return ImageClassifier(net, max_pixels=max_pixels, top_k=top_k, source=source)
 
 
+def _mount_offline_docs(app: FastAPI) -> None:
+    """Serve Swagger UI at ``/docs`` from the ``swagger-ui-bundle`` package's files.
+
+    FastAPI's default ``/docs`` page loads Swagger UI from a CDN, which shows a blank
+    page on a machine without internet access; the bundle ships the same files.
+    """
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def _docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="neurallab API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
 def create_app(model: Network | str | os.PathLike | None = None,
                max_upload_bytes: int = 10_000_000, max_files: int = 16, *,
                max_pixels: int = DEFAULT_MAX_PIXELS, top_k: int = 5, workers: int | None = None,
@@ -171,12 +193,14 @@ def create_app(model: Network | str | os.PathLike | None = None,
         title="neurallab",
         version=__version__,
         summary="Upload an image, see what the network sees and what it says.",
+        docs_url=None,  # served below from local files: the page must work offline
     )
     app.state.classifier = classifier
     app.state.limiter = anyio.CapacityLimiter(n_workers)
 
     static = resources.files("neurallab.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    _mount_offline_docs(app)
 
     @app.exception_handler(UploadError)
     async def _upload_error(request: Request, exc: UploadError) -> JSONResponse:
