@@ -19,6 +19,7 @@ Loading a safetensors file cannot execute code, unlike a pickle.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,7 +30,8 @@ import numpy as np
 
 from .errors import ModelFileError
 
-__all__ = ["save", "load", "FORMAT_VERSION", "tensor_names"]
+__all__ = ["save", "load", "FORMAT_VERSION", "tensor_names", "atomic_writer",
+           "atomic_write_bytes"]
 
 FORMAT_VERSION = 1
 MAGIC = "neurallab"
@@ -58,8 +60,13 @@ def _tensors(net) -> dict[str, np.ndarray]:
     return out
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename: never half-written."""
+@contextlib.contextmanager
+def atomic_writer(path):
+    """A binary file whose content replaces ``path`` only if the block ends without error.
+
+    Written to a temporary file in the same folder, flushed to disk, then renamed
+    over ``path``: readers see the old file or the new one, never half of one.
+    """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
@@ -67,7 +74,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         # mkstemp creates the file 0600; give it the permissions a plain open() would
@@ -81,6 +88,12 @@ def atomic_write_bytes(path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename: never half-written."""
+    with atomic_writer(path) as f:
+        f.write(data)
 
 
 def save(net, path) -> None:
