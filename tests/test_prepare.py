@@ -26,7 +26,7 @@ from neurallab.datasets.prepare import (
     prepare_dataset,
     stratified_split,
 )
-from neurallab.errors import DatasetFileError, InputError, InputTypeError
+from neurallab.errors import DatasetFileError, InputError, InputTypeError, ModelFileError
 
 
 @pytest.fixture(scope="module")
@@ -352,7 +352,7 @@ def test_load_refuses_bad_files(prepared, tmp_path):
         load_dataset(_write_npz(tmp_path / "n.npz", **bad))
     with pytest.raises(FileNotFoundError):
         load_dataset(tmp_path / "absent.npz")
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(ModelFileError, match="folder .*no does not exist"):
         prepared.save(tmp_path / "no" / "dir.npz")
 
 

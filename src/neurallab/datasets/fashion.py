@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetFileError, DatasetNotFoundError
+from ..io import atomic_writer
 from .idx import read_idx
 
 __all__ = [
@@ -168,26 +168,17 @@ def _how_to_get(searched: list[Path], download_note: str) -> str:
 def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
     """Download ``url`` to ``dest``, keeping it only if its SHA-256 is ``sha256``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as resp:
-            while chunk := resp.read(1 << 20):
-                digest.update(chunk)
-                f.write(chunk)
-        if digest.hexdigest() != sha256:
+    with atomic_writer(dest) as f, urllib.request.urlopen(url, timeout=timeout) as resp:
+        while chunk := resp.read(1 << 20):
+            digest.update(chunk)
+            f.write(chunk)
+        if digest.hexdigest() != sha256:  # raising here discards the temporary file
             raise DatasetFileError(
                 f"download of {url} has SHA-256 {digest.hexdigest()}, expected {sha256}; "
                 "the file was discarded (a proxy or mirror changed it). Try again, or "
                 "install the files another way."
             )
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _download_all(timeout: float) -> dict[str, Path]:
