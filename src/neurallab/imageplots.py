@@ -158,7 +158,7 @@ def plot_duplicate_pairs(images_a, images_b, pairs, *, similarity=None,
     for t, p in enumerate(order):
         i, j = P[p]
         ax = fig.add_subplot(nrows, ncols, t + 1)
-        tile = mosaic(np.stack([A[i], B[j]])[None])
+        tile = mosaic(np.stack([A[i], B[j]])[None], fill=128)
         ax.imshow(tile, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
