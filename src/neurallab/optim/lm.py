@@ -92,20 +92,24 @@ class LevenbergMarquardt(FullBatchOptimizer):
         mu = self.mu
         message, success = "maximum number of iterations reached", False
         it = 0
-        eye = np.eye(n_params, dtype=theta.dtype)
+        diag = np.diag_indices(n_params)
+        damped = np.empty((n_params, n_params), dtype=theta.dtype)  # H + μI, reused
         while it < max_iter:
             g = 2 * c * (Jr.T @ r) + l2 * wmask * theta
             if np.max(np.abs(g)) < self.gtol:
                 message, success = "gradient below gtol", True
                 break
-            H = 2 * c * (Jr.T @ Jr)
+            H = Jr.T @ Jr            # the expensive part: n_residuals · n_params² products
+            H *= 2 * c
             if l2:
-                H[np.diag_indices(n_params)] += l2 * wmask
+                H[diag] += l2 * wmask
             accepted = False
             while mu <= self.mu_max:
+                np.copyto(damped, H)
+                damped[diag] += mu
                 try:
-                    delta = -cho_solve(cho_factor(H + mu * eye, check_finite=False), g,
-                                       check_finite=False)
+                    delta = -cho_solve(cho_factor(damped, overwrite_a=True, check_finite=False),
+                                       g, check_finite=False)
                 except LinAlgError:
                     mu *= self.mu_increase
                     continue
@@ -124,13 +128,14 @@ class LevenbergMarquardt(FullBatchOptimizer):
             mu = max(mu / self.mu_decrease, 1e-20)
             reduction = J - J_new
             theta, J = trial, J_new
-            r, Jr = problem.residuals_and_jacobian(theta)
             if callback(theta, J):
                 message = "stopped by callback"
                 break
             if reduction <= self.ftol * max(J, 1e-300):
                 message, success = "cost reduction below ftol", True
                 break
+            # the Jacobian only when another iteration needs it
+            r, Jr = problem.residuals_and_jacobian(theta)
         return OptimizeResult(theta, J, it, nfev, message, success)
 
 
