@@ -148,3 +148,18 @@ def test_lbfgs_memory_changes_the_path_not_the_problem():
         runs[m] = h.history["loss"]
     assert runs[30][0] == runs[3][0]
     assert runs[30][-1] <= runs[3][-1]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_small_and_large_paths_agree(dtype):
+    """Small arrays take another sequence of NumPy calls; every element comes out the same."""
+    from neurallab.activations import _SMALL
+
+    rng = np.random.default_rng(3)
+    z = (rng.standard_normal(4 * _SMALL) * 30).astype(dtype)
+    z[:6] = [0.0, -0.0, np.inf, -np.inf, -745.0, 745.0]
+    with np.errstate(over="ignore"):
+        whole = sigmoid(z)                                    # the large-array path
+        pieces = np.concatenate([sigmoid(c) for c in np.array_split(z, 16)])   # small
+    assert z.size > _SMALL >= z.size // 16
+    np.testing.assert_array_equal(pieces, whole)
