@@ -456,8 +456,10 @@ def image_fingerprints(images, size: int = 8) -> tuple[np.ndarray, np.ndarray]:
     n = arr.shape[0]
     plain = np.empty((n, size * size), np.float32)
     centred = np.empty((n, size * size), np.float32)
-    for s in range(0, n, _BLOCK):
-        g = _gray(arr[s:s + _BLOCK])
+    # a few float32 copies of a block are alive at once: keep a block near 64 MB
+    block = max(1, min(_BLOCK, (1 << 24) // max(1, int(np.prod(arr.shape[1:])))))
+    for s in range(0, n, block):
+        g = _gray(arr[s:s + block])
         plain[s:s + len(g)] = _unit_rows(_shrink(g, size, size).reshape(len(g), -1))
         centred[s:s + len(g)] = _unit_rows(_shrink(_centre(g), size, size).reshape(len(g), -1))
     return plain, centred
