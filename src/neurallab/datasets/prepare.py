@@ -20,7 +20,8 @@ matrix-vector product for all images, no loop over them. Images with the same ha
 are then compared byte for byte, so a hash collision can never report a false
 duplicate.
 
-Near duplicates: for every image of a later split, candidates in the earlier split
+Near duplicates (compared in gray levels; colour images by the mean of their
+channels): for every image of a later split, candidates in the earlier split
 are the nearest neighbours (by cosine) of two 8×8 *fingerprints* — the image shrunk
 to 8×8 by area averaging, minus its mean, divided by its norm (so brightness and
 contrast do not matter), once as it is and once shifted so its centre of mass is in
