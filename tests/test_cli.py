@@ -411,3 +411,23 @@ def test_csv_refuses_binary_and_non_utf8(tmp_path):
         read_csv(path)
     with pytest.raises(InputError, match="is not a file"):
         read_csv(tmp_path)
+
+
+def test_broken_pipe_is_not_an_error(tmp_path):
+    """`neurallab predict ... | head` ends quietly when the reader closes the pipe."""
+    import subprocess
+    import sys
+
+    import neurallab as nl
+
+    X, y = nl.datasets.sleep_study()
+    net = nl.Network([2, 3, 1], bias=False, seed=0)
+    net.fit(X / X.max(0), y / 100, verbose=0, epochs=5)
+    model = tmp_path / "m.safetensors"
+    net.save(model)
+    rows = "\n".join(f"{i % 10},{i % 5}" for i in range(50000))
+    (tmp_path / "big.csv").write_text("sleep,study\n" + rows + "\n")
+    cmd = f"{sys.executable} -m neurallab predict {model} {tmp_path / 'big.csv'} | head -1"
+    out = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True)
+    assert out.stdout.count("\n") == 1
+    assert "Broken pipe" not in out.stderr and "Traceback" not in out.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -81,6 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neurallab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (``neurallab predict ... | head``): not an error of ours;
+        # point stdout at /dev/null so Python's exit-time flush does not complain
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except Exception as exc:  # one clear line unless --debug
         if args.debug:
             raise
