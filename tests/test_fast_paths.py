@@ -163,3 +163,18 @@ def test_sigmoid_small_and_large_paths_agree(dtype):
         pieces = np.concatenate([sigmoid(c) for c in np.array_split(z, 16)])   # small
     assert z.size > _SMALL >= z.size // 16
     np.testing.assert_array_equal(pieces, whole)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 3000), cols=st.integers(1, 70), seed=st.integers(0, 2**16))
+def test_bias_gradient_column_sums_match_numpy_sum(dtype, rows, cols, seed):
+    """The bias gradient's faster column sums add in np.sum's order: identical numbers."""
+    from neurallab.network import _column_sums
+
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal((rows, cols)) * 10.0 ** rng.uniform(-4, 4, (rows, cols)))
+    a = a.astype(dtype)
+    out = np.empty(cols, dtype=dtype)
+    np.testing.assert_array_equal(_column_sums(a, out), np.sum(a, axis=0))
+    assert out.dtype == dtype

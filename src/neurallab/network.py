@@ -395,7 +395,7 @@ class Network:
         for l in range(last, -1, -1):
             np.matmul(cache.inputs[l].T, delta, out=dW[l])   # ∂J/∂W = aᵀ·δ
             if db[l] is not None:
-                np.sum(delta, axis=0, out=db[l])              # ∂J/∂b = Σ δ
+                _column_sums(delta, db[l])                    # ∂J/∂b = Σ δ
             if l > 0:
                 # back through the weights: δ·Wᵀ; for a single output unit an outer
                 # product, done element-wise (the same products, without a BLAS call)
@@ -671,6 +671,19 @@ class Network:
         return (f"Network({self.layer_sizes}, activation={self.activation.name!r}, "
                 f"output_activation={self.output_activation.name!r}, bias={self.bias}, "
                 f"dtype={self.dtype.name!r})")
+
+
+def _column_sums(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=0)`` into ``out``: the bias gradient ``Σᵢ δᵢ``.
+
+    For a C-ordered matrix of two or more columns, ``einsum`` adds the rows one by
+    one in the same order as ``np.sum`` — the same numbers, bit for bit — in about
+    half the time (4000 × 32: 37 µs against 80 µs). A single column ``np.sum``
+    adds pairwise, which ``einsum`` does not, so that case stays with ``np.sum``.
+    """
+    if a.ndim == 2 and a.shape[1] > 1 and a.flags.c_contiguous and a.dtype == out.dtype:
+        return np.einsum("ij->j", a, out=out)
+    return np.sum(a, axis=0, out=out)
 
 
 def _check_layer_sizes(layer_sizes) -> list[int]:
