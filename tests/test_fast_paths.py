@@ -178,3 +178,45 @@ def test_bias_gradient_column_sums_match_numpy_sum(dtype, rows, cols, seed):
     out = np.empty(cols, dtype=dtype)
     np.testing.assert_array_equal(_column_sums(a, out), np.sum(a, axis=0))
     assert out.dtype == dtype
+
+
+def _regression_problem(rows=1200, seed=0):
+    from neurallab import Network
+    from neurallab.losses import get_loss
+    from neurallab.training import _NetworkProblem
+
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (rows, 6))
+    Y = np.sin(X[:, :1] * X[:, 1:2]) + X[:, 2:3] ** 2
+    net = Network([6, 30, 30, 1], activation="tanh", output_activation="identity",
+                  init="xavier", seed=seed)
+    return net, X, Y, _NetworkProblem(net, X, Y, get_loss("mse"), 1e-3, True)
+
+
+def test_large_full_batch_problem_is_split_into_halves_with_the_same_result():
+    net, X, Y, prob = _regression_problem()
+    assert prob.split                      # 1200 rows x 1171 parameters: two halves
+    theta = net.get_params()
+    J_ref, g_ref = net.loss_and_grad(X, Y, loss="mse", l2=1e-3, normalize=True)
+    J_inline, g_inline = prob.loss_and_grad(theta)            # halves one after the other
+    with prob.threads():
+        runs = [prob.loss_and_grad(theta) for _ in range(12)]  # timed choice of threads
+    assert J_inline == pytest.approx(J_ref, rel=1e-13)
+    np.testing.assert_allclose(g_inline, g_ref, rtol=1e-11, atol=1e-15)
+    for J, g in runs:                      # threads or not: the same numbers, bit for bit
+        assert J == J_inline
+        np.testing.assert_array_equal(g, g_inline)
+    assert runs[0][1] is not runs[1][1]   # each gradient is a new array (SciPy keeps them)
+
+
+def test_split_fit_does_not_depend_on_the_number_of_cores(monkeypatch):
+    import neurallab.training as training
+
+    results = []
+    for cores in (1, 2):
+        monkeypatch.setattr(training, "usable_cores", lambda c=cores: c)
+        net, X, Y, _ = _regression_problem(seed=1)
+        h = net.fit(X, Y, loss="mse", optimizer="lbfgs", epochs=15, l2=1e-3, verbose=0)
+        results.append((net.get_params(), h.history["loss"]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]

@@ -24,10 +24,19 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
-from ._minibatch import split_stepper
+from ._minibatch import (
+    ONE_THREAD_MIN_WORK,
+    ModeChooser,
+    should_split,
+    single_threaded_blas,
+    split_stepper,
+    usable_cores,
+)
 from ._validation import (
     as_float_array,
     as_targets,
@@ -247,11 +256,18 @@ def _isatty(stream) -> bool:
 class _NetworkProblem:
     """The training objective on the whole (scaled) training set, for full-batch optimizers.
 
-    Every evaluation reuses one :class:`~neurallab.network._Workspace` (and, for
-    Levenberg–Marquardt, one Jacobian buffer): the optimizer calls it hundreds of
-    times on the same rows, and fresh megabyte-sized arrays per call would cost as
+    Every evaluation reuses preallocated buffers (:class:`~neurallab.network._Workspace`,
+    and one Jacobian buffer for Levenberg–Marquardt): the optimizer calls it hundreds
+    of times on the same rows, and fresh megabyte-sized arrays per call would cost as
     much as the arithmetic. The Jacobian returned by :meth:`residuals_and_jacobian`
     is overwritten by the next such call.
+
+    A large training set (rows × parameters ≥ ``SPLIT_MIN_WORK``, as for mini-batches)
+    is evaluated as two halves, ``J = J_A + J_B`` and ``∇J = ∇J_A + ∇J_B``: inside
+    :meth:`threads` the halves run on two cores with one BLAS thread each (a
+    multi-threaded BLAS on products this small mostly waits for its threads; see
+    :mod:`neurallab._minibatch`). The split depends on the sizes alone, so the numbers
+    are the same on one core or two, busy or idle.
     """
 
     def __init__(self, net, X, Y, loss: Loss, l2: float, normalize: bool):
@@ -260,17 +276,78 @@ class _NetworkProblem:
         self.x0 = net.params
         self.n_evaluations = 0
         self.last_J = math.nan
-        self._ws = _Workspace(net, X.shape[0])
+        self._full_ws: _Workspace | None = None
         self._jac: np.ndarray | None = None
+        self.split = should_split(X.shape[0], net.n_params)
+        self._halves: list | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._chooser: ModeChooser | None = None
+
+    @property
+    def _ws(self) -> _Workspace:
+        if self._full_ws is None:
+            self._full_ws = _Workspace(self.net, self.X.shape[0])
+        return self._full_ws
+
+    @contextmanager
+    def threads(self):
+        """One BLAS thread per call and, on two or more cores, a second thread for
+        the second half, while an optimizer calls :meth:`loss_and_grad`."""
+        with ExitStack() as stack:
+            if self.X.shape[0] * self.net.n_params >= ONE_THREAD_MIN_WORK:
+                stack.enter_context(single_threaded_blas())
+            if self.split and usable_cores() >= 2:
+                self._pool = stack.enter_context(
+                    ThreadPoolExecutor(max_workers=1, thread_name_prefix="neurallab-eval"))
+                self._chooser = ModeChooser()
+            try:
+                yield self
+            finally:
+                self._pool = self._chooser = None
 
     def loss_and_grad(self, theta):
         self.net.params[...] = theta
-        J, grad, _ = self.net._loss_and_grad(self.X, self.Y, self.loss_obj, self.l2,
-                                             self.normalize, ws=self._ws)
+        if self.split:
+            J, grad = self._split_loss_and_grad()
+        else:
+            J, grad, _ = self.net._loss_and_grad(self.X, self.Y, self.loss_obj, self.l2,
+                                                 self.normalize, ws=self._ws)
+            # a copy: SciPy keeps earlier gradients (BFGS updates from g_k and g_k+1)
+            grad = grad.copy()
         self.n_evaluations += 1
         self.last_J = J
-        # a copy: SciPy keeps earlier gradients (BFGS updates from g_k and g_k+1)
-        return J, grad.copy()
+        return J, grad
+
+    def _half(self, k: int):
+        """Data term and gradient of half ``k``; the penalty's λ·W goes into half 0."""
+        X, Y, ws = self._halves[k]
+        net, loss = self.net, self.loss_obj
+        cache = net._forward(X, None, ws)
+        data, delta = loss.value_and_delta(Y, cache.yhat, cache.z[-1], net.output_activation)
+        grad = net._backward(cache, Y, loss, self.l2 if k == 0 else 0.0, self.normalize,
+                             n_norm=self.X.shape[0], ws=ws, delta=delta)
+        return data, grad
+
+    def _split_loss_and_grad(self):
+        if self._halves is None:
+            n, h = self.X.shape[0], self.X.shape[0] // 2
+            self._halves = [(self.X[:h], self.Y[:h], _Workspace(self.net, h)),
+                            (self.X[h:], self.Y[h:], _Workspace(self.net, n - h))]
+        parallel = self._chooser.next_mode() if self._chooser else False
+        t0 = time.perf_counter()
+        if parallel:
+            future = self._pool.submit(self._half, 1)
+            d0, g0 = self._half(0)
+            d1, g1 = future.result()
+        else:
+            d0, g0 = self._half(0)
+            d1, g1 = self._half(1)
+        if self._chooser:
+            self._chooser.record(parallel, time.perf_counter() - t0)
+        data = d0 + d1
+        if self.normalize:
+            data /= self.X.shape[0]
+        return data + self.net.penalty(self.l2), g0 + g1   # a new array for SciPy
 
     def loss(self, theta):
         self.net.params[...] = theta
@@ -627,7 +704,11 @@ def _fit_full_batch(net, opt: FullBatchOptimizer, X, Y, loss_obj, l2, normalize,
         it += 1
         return stop
 
-    result = opt.run(problem, epochs, callback)
+    if isinstance(opt, LevenbergMarquardt):   # residuals and Jacobian: BLAS as it is
+        result = opt.run(problem, epochs, callback)
+    else:
+        with problem.threads():
+            result = opt.run(problem, epochs, callback)
     history.n_evaluations = result.nfev or problem.n_evaluations
     if diverged:
         net.set_params(last_good)
