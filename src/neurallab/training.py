@@ -299,7 +299,9 @@ class _NetworkProblem:
             if self.split and usable_cores() >= 2:
                 self._pool = stack.enter_context(
                     ThreadPoolExecutor(max_workers=1, thread_name_prefix="neurallab-eval"))
-                self._chooser = ModeChooser()
+                # a full-batch run is a few hundred evaluations: re-time both modes
+                # every few dozen, as the other core gets busy or free
+                self._chooser = ModeChooser(probe=2, exploit=30)
             try:
                 yield self
             finally:
