@@ -32,7 +32,7 @@ def blas_description() -> str:
         from threadpoolctl import threadpool_info
     except ImportError:
         return "unknown (threadpoolctl not installed)"
-    parts = [f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)"
+    parts = [f"{i.get('internal_api')} {i.get('version')} (threads: {i.get('num_threads')})"
              for i in threadpool_info() if i.get("user_api") == "blas"]
     return ", ".join(dict.fromkeys(parts)) or "none loaded"
 
