@@ -63,6 +63,7 @@ def test_bad_images_are_refused_clearly(images, error, message):
 @pytest.mark.parametrize("changes, message", [
     ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; choose one of adam"),
     ({"schedule": "linear"}, "unknown schedule 'linear'"),
+    ({"init": "zeros"}, "unknown init 'zeros'; choose one of normal, xavier, he"),
     ({"l2": -1.0}, "l2 must be a non-negative number"),
     ({"dropout": 1.0}, r"dropout must lie in \[0, 1\)"),
     ({"epochs": 0}, "epochs must be a positive integer"),
