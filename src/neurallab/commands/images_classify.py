@@ -9,25 +9,18 @@ on, and the web app can serve it as it is.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from .train import _parser
 
 PRESETS = ("mlp", "best", "baseline")
 DATA_HELP = ("fashion-mnist (the full set), fashion-mnist-sample (3,000 + 1,000 images "
              "shipped with neurallab) or a prepared .npz from 'neurallab images build'")
-
-
-def _parser(sub, name: str, help: str, description: str, examples: str):
-    return sub.add_parser(name, help=help, description=textwrap.fill(description, 79),
-                          epilog="examples:\n" + examples,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def register(sub) -> None:
