@@ -74,6 +74,14 @@ def blas_threads(n: int | None):
         yield
 
 
+def add_common_arguments(ap) -> None:
+    """``--threads`` (BLAS threads for every peer) and ``--check`` (missed target: exit 1)."""
+    ap.add_argument("--threads", type=int, default=1,
+                    help="BLAS threads for every peer (default 1; 0 leaves the default)")
+    ap.add_argument("--check", action="store_true",
+                    help="exit with status 1 if a target is missed")
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub-flavoured markdown table; numbers right-aligned."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]

@@ -53,7 +53,14 @@ from typing import NamedTuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import blas_threads, fmt_time, machine_info, markdown_table, median  # noqa: E402
+from _common import (  # noqa: E402
+    add_common_arguments,
+    blas_threads,
+    fmt_time,
+    machine_info,
+    markdown_table,
+    median,
+)
 
 import neurallab as nl  # noqa: E402
 
@@ -177,10 +184,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="timed repeats per seed (default 5)")
     ap.add_argument("--lm-repeats", type=int, default=1,
                     help="repeats for Levenberg–Marquardt, the slow one (default 1; 0 skips it)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="BLAS threads for every peer (default 1; 0 leaves the default)")
-    ap.add_argument("--check", action="store_true",
-                    help="exit with status 1 if the target is missed")
+    add_common_arguments(ap)
     ap.add_argument("--profile", action="store_true", help="profile one evaluation and exit")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")  # scikit-learn's ConvergenceWarning at max_iter

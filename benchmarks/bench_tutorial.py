@@ -38,7 +38,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import blas_threads, fmt_time, machine_info, markdown_table, median  # noqa: E402
+from _common import (  # noqa: E402
+    add_common_arguments,
+    blas_threads,
+    fmt_time,
+    machine_info,
+    markdown_table,
+    median,
+)
 from reference_tutorial import LeanTrainer, NeuralNetwork, Trainer, scaled_data  # noqa: E402
 
 import neurallab as nl  # noqa: E402
@@ -113,10 +120,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 (default 20)")
     ap.add_argument("--repeats", type=int, default=15, help="timed repeats (default 15)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="BLAS threads for every peer (default 1; 0 leaves the default)")
-    ap.add_argument("--check", action="store_true",
-                    help="exit with status 1 if a target is missed")
+    add_common_arguments(ap)
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")  # scikit-learn's ConvergenceWarning at max_iter
     import sklearn  # noqa: F401  (so machine_info lists its version)
