@@ -101,9 +101,13 @@ def test_balance_by_hand():
 def test_split_sizes_strata_and_seed(counts, valid, test, seed):
     y = np.repeat(np.arange(len(counts)), counts)
     n = len(y)
-    sp = stratified_split(y, valid=valid, test=test, seed=seed)
     n_valid = round(valid * n) if isinstance(valid, float) else valid
     n_test = round(test * n) if isinstance(test, float) else test
+    if n_valid > n or n_test > n or n_valid + n_test > n:
+        with pytest.raises(InputError):  # more images asked for than there are
+            stratified_split(y, valid=valid, test=test, seed=seed)
+        return
+    sp = stratified_split(y, valid=valid, test=test, seed=seed)
     assert (len(sp.valid), len(sp.test), len(sp.train)) == (n_valid, n_test,
                                                              n - n_valid - n_test)
     allidx = np.concatenate(sp)
