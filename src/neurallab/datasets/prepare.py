@@ -347,9 +347,11 @@ def stratified_split(labels, valid=0.1, test=0.1, train=None, seed: int | None =
         raise InputError("labels is empty; there is nothing to split")
     n_valid, n_test = _split_size(valid, n, "valid"), _split_size(test, n, "test")
     n_train = n - n_valid - n_test if train is None else _split_size(train, n, "train")
-    if n_train + n_valid + n_test > n or n_train < 0:
-        raise InputError(f"train={n_train} + valid={n_valid} + test={n_test} images are more "
-                         f"than the {n} there are; ask for smaller splits")
+    if n_train < 0 or n_train + n_valid + n_test > n:
+        asked = (f"valid={n_valid} + test={n_test}" if train is None
+                 else f"train={n_train} + valid={n_valid} + test={n_test}")
+        raise InputError(f"{asked} images are more than the {n} there are; "
+                         "ask for smaller splits")
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n)
     order = perm[np.argsort(y[perm], kind="stable")]  # grouped by class, random inside
