@@ -87,6 +87,7 @@ def learning_curve_figure(curve: LearningCurve, *, title: str | None = None) -> 
             ax.annotate(f"{y:.1%}", (x, y), textcoords="offset points", xytext=(0, dy),
                         ha="center", fontsize="x-small")
     ax.set_xscale("log")
+    ax.margins(x=0.08, y=0.12)   # room for the value labels above and below the lines
     ax.set_xlabel("training images (log scale)")
     ax.set_ylabel(f"test accuracy ({curve.n_test:,} images)")
     ax.set_title(title or "learning curve")
