@@ -73,6 +73,7 @@ def test_bad_images_are_refused_clearly(images, error, message):
     ({"hidden": (64, 0)}, "hidden layer widths must be positive"),
     ({"hidden": "wide"}, "hidden must be a sequence of layer widths"),
     ({"val_split": 1.0}, r"val_split must lie in \[0, 1\)"),
+    ({"l2": "0.1"}, "l2 must be a number, got '0.1'"),
 ])
 def test_bad_recipes_are_refused_clearly(changes, message):
     with pytest.raises((InputError, InputTypeError), match=message):

@@ -254,7 +254,11 @@ class TrainingRecipe:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+        for name in ("lr", "momentum", "l2", "dropout", "val_split"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise InputTypeError(f"{name} must be a number, got {v!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
             raise InputError(f"lr must be a positive number, got {self.lr!r}")
         if not (math.isfinite(self.l2) and self.l2 >= 0):
             raise InputError(f"l2 must be a non-negative number, got {self.l2!r}")
