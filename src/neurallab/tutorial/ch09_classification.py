@@ -107,8 +107,9 @@ def run(ctx: Context) -> ChapterResult:
         f"{recipe.val_split:.0%} of the training images as a validation set and score it "
         "after every epoch: the model we keep is chosen on those images, never on the test "
         f"set. Dropout switches off a random {recipe.dropout:.0%} of the hidden units at "
-        "every step (and scales the rest by 1/0.8, so nothing changes at prediction time, "
-        "when all units work), which stops units from relying on each other.",
+        f"every step (and scales the rest by 1/{1 - recipe.dropout:g}, so nothing changes at "
+        "prediction time, when all units work), which stops units from relying on each "
+        "other.",
     )
     t0 = time.perf_counter()
     net, history = classify.train_classifier(data.X_train, data.y_train, recipe,
