@@ -183,10 +183,10 @@ class TrainingRecipe:
     activation : str
         Hidden activation (ReLU: no vanishing gradient, cheap, sparse).
     init : {"xavier", "he", "normal"}
-        Initial weights. Glorot's uniform ``U(±sqrt(6 / (n_in + n_out)))`` is the
-        default: on Fashion-MNIST (784-256-128-10, Adam, 20 epochs, three seeds) it
-        ended 0.5 points more accurate than He's ``N(0, 2 / n_in)``, whose larger
-        first-layer weights overfit sooner.
+        Initial weights: Glorot's uniform ``U(±sqrt(6 / (n_in + n_out)))`` by default,
+        the usual default of Keras and scikit-learn, or He's ``N(0, 2 / n_in)``. On a
+        Fashion-MNIST validation split (784-256-128-10, Adam, 20 epochs, three seeds)
+        the two tie: 89.74 % and 89.76 %.
     optimizer : {"adam", "sgd", "momentum", "nesterov"}
         ``momentum``/``nesterov`` are SGD with ``momentum``.
     lr, momentum : float
@@ -306,9 +306,10 @@ class TrainingRecipe:
 BASELINE = TrainingRecipe(hidden=(), l2=1e-4, epochs=20, min_updates=1000)
 #: the network of the benchmarks: 784-256-128-10, Adam 1e-3, batch 128, 20 epochs
 MLP = TrainingRecipe(hidden=(256, 128), epochs=20)
-#: the best configuration we ship (selected on a validation split, see the README)
+#: the best configuration we ship: 784-512-256-10, dropout, cosine schedule; He's
+#: initial weights won on the validation split (91.23 % against Glorot's 91.17 %)
 BEST = TrainingRecipe(hidden=(512, 256), dropout=0.2, schedule="cosine", epochs=40,
-                      val_split=0.1, l2=0.0)
+                      val_split=0.1, l2=0.0, init="he")
 
 
 def build_classifier(n_inputs: int, n_classes: int, recipe: TrainingRecipe = MLP) -> Network:
