@@ -93,7 +93,7 @@ def test_build_rgb_size_and_builtin_sample(capsys, folder, tmp_path):
     (["--out", "x.txt"], "the file name must end in .npz"),
     (["--out", "x.npz", "--size", "big"], "--size 'big': give N (square) or HxW"),
     (["--out", "x.npz", "--threshold", "2"], "give a similarity between 0 and 1"),
-    (["--out", "x.npz", "--valid", "0.7", "--test", "0.7"], "cannot split: train="),
+    (["--out", "x.npz", "--valid", "0.7", "--test", "0.7"], "cannot split: valid=46 + test=46 images are more"),
 ])
 def test_build_errors_are_one_line(capsys, folder, tmp_path, argv, msg, monkeypatch):
     monkeypatch.chdir(tmp_path)
