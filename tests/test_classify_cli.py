@@ -123,6 +123,10 @@ def test_predict_json(model, tmp_path, capsys):
      "--hidden must be comma-separated layer widths like 256,128, got '64,x'"),
     (["images", "train", "fashion-mnist-sample", "--dropout", "1.5", "--out", "x.st"],
      r"dropout must lie in [0, 1), got 1.5"),
+    (["images", "train", "fashion-mnist-sample", "--out", "no/such/dir/m.safetensors"],
+     "folder no/such/dir does not exist (checked before training)"),
+    (["images", "train", "fashion-mnist-sample", "--out", "."],
+     "that is a folder; give a file name like model.safetensors"),
 ])
 def test_bad_train_arguments_give_one_clear_line(argv, message, capsys, tmp_path,
                                                  monkeypatch):

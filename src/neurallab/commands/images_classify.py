@@ -130,6 +130,11 @@ def cmd_train(args) -> int:
     from .. import classify
 
     recipe = recipe_from_args(args)
+    folder = args.out.parent if str(args.out.parent) else Path(".")
+    if args.out.is_dir() or not folder.is_dir():
+        raise InputError(f"--out {args.out}: " + ("that is a folder; give a file name like "
+                         "model.safetensors" if args.out.is_dir() else
+                         f"folder {folder} does not exist") + " (checked before training)")
     data = classify.load_classification_data(args.data)
     validation = None
     if args.val_split is None and data.X_valid is not None and len(data.X_valid):
