@@ -54,3 +54,20 @@ def test_chapter_10_is_skipped_with_the_pip_command_without_torch(tmp_path, monk
     monkeypatch.setitem(sys.modules, "torch", None)
     run = tutorial.run_tutorial(tmp_path, seed=1, chapters="10")
     assert 'pip install "neurallab[torch]"' in run.results[0].skipped
+
+
+def test_a_missing_framework_fills_its_table_row_with_the_pip_command():
+    """Keras or ONNX missing (PyTorch present): the row has as many cells as the header."""
+    from neurallab.interop.compare import Comparison
+    from neurallab.tutorial.ch10_frameworks import _comparison_rows
+
+    results = {
+        "torch": Comparison("torch", [[90.5]], 4e-14, "float64", "to_torch: Sequential"),
+        "keras": Comparison("keras", None, float("nan"), "",
+                            'chapter 10 needs Keras 3; install it with: pip install '
+                            '"neurallab[keras]"'),
+    }
+    rows = _comparison_rows(results, lambda c: c.outputs[0][0])
+    assert rows == [("PyTorch", "to_torch: Sequential", "float64", "90.500000", "4.00e-14"),
+                    ("Keras 3", 'install it with: pip install "neurallab[keras]"',
+                     "—", "—", "—")]

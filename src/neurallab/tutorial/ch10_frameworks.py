@@ -57,10 +57,13 @@ def _grid() -> np.ndarray:
 
 
 def _comparison_rows(results, ours_answer=None):
+    """Table rows: framework, how, dtype, [its answer,] max |Δ|; a framework that is
+    not installed gets the pip command and dashes in the same number of cells."""
     rows = []
     for name, c in results.items():
         if not c.ran:
-            rows.append((FRAMEWORK_NAMES[name], c.note.split(";")[-1].strip(), "—", "—"))
+            dashes = ("—",) * (3 if ours_answer else 2)
+            rows.append((FRAMEWORK_NAMES[name], c.note.split(";")[-1].strip(), *dashes))
             continue
         answer = "" if ours_answer is None else f"{ours_answer(c):.6f}"
         rows.append((FRAMEWORK_NAMES[name], c.note, c.dtype,
@@ -148,8 +151,8 @@ def run(ctx: Context) -> ChapterResult:
     exact = [FRAMEWORK_NAMES[n] for n in ("torch", "onnx") if results[n].ran]
     keras = results["keras"]
     res.add_text(
-        (f"{' and '.join(exact)} compute in float64, as we do, and agree to the last digit "
-         "or two (a difference of order 1e-14 points is the rounding of a few "
+        (f"{' and '.join(exact)} compute{'s' if len(exact) == 1 else ''} in float64, as we "
+         f"do, and agree{'s' if len(exact) == 1 else ''} to the last digit or two (a difference of order 1e-14 points is the rounding of a few "
          "multiplications done in another order). " if exact else "")
         + (f"Keras differs by {keras.max_abs_diff:.1e} points: it holds the float64 weights "
            "exactly, but on its PyTorch backend Keras 3 multiplies float64 matrices in "
