@@ -150,9 +150,10 @@ def run(ctx: Context) -> ChapterResult:
                            "points", show=(name == "torch"))
     exact = [FRAMEWORK_NAMES[n] for n in ("torch", "onnx") if results[n].ran]
     keras = results["keras"]
+    s = "s" if len(exact) == 1 else ""
     res.add_text(
-        (f"{' and '.join(exact)} compute{'s' if len(exact) == 1 else ''} in float64, as we "
-         f"do, and agree{'s' if len(exact) == 1 else ''} to the last digit or two (a difference of order 1e-14 points is the rounding of a few "
+        (f"{' and '.join(exact)} compute{s} in float64, as we do, and agree{s} to the last "
+         "digit or two (a difference of order 1e-14 points is the rounding of a few "
          "multiplications done in another order). " if exact else "")
         + (f"Keras differs by {keras.max_abs_diff:.1e} points: it holds the float64 weights "
            "exactly, but on its PyTorch backend Keras 3 multiplies float64 matrices in "
