@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import warnings
 import zlib
 
 import numpy as np
@@ -188,6 +189,15 @@ def test_decompression_bomb_is_refused_before_decoding():
     with pytest.raises(ImageError, match="declares 28×28 = 784 pixels, more than "
                                          "max_pixels=100"):
         preprocess_image(bomb_png(28, 28), max_pixels=100)
+
+
+def test_pillows_bomb_warning_is_not_printed_our_error_is_raised():
+    # 100 M pixels: above Image.MAX_IMAGE_PIXELS (Pillow warns), below twice it (Pillow
+    # raises); the refusal is our ImageError and nothing lands on standard error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ImageError, match="declares 10000×10000 = 100,000,000 pixels"):
+            preprocess_image(bomb_png(10_000, 10_000))
 
 
 @pytest.mark.parametrize("data, msg", [

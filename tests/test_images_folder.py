@@ -6,6 +6,7 @@ import io
 import os
 import shutil
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -174,6 +175,31 @@ def test_duplicates_across_splits_are_found_and_removed(planted, loaded):
     assert all(v == 0 for v in again.counts()["exact_across"].values())
     assert all(v == 0 for v in again.counts()["near_across"].values())
     assert all(v == 0 for v in again.counts()["exact_within"].values())
+
+
+def test_bombs_beyond_pillows_own_limit_are_reported_in_the_same_words(tmp_path):
+    # 20000×20000 is beyond twice Image.MAX_IMAGE_PIXELS: Pillow itself refuses it while
+    # reading the header; the report says so as for any other bomb
+    (tmp_path / "a").mkdir()
+    Image.new("L", (28, 28)).save(tmp_path / "a" / "ok.png")
+    (tmp_path / "a" / "huge.png").write_bytes(_png_bomb(20_000, 20_000))
+    (tmp_path / "a" / "big.png").write_bytes(_png_bomb(10_000, 10_000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no DecompressionBombWarning on the way
+        report = load_image_folder(tmp_path).report
+    reasons = {s.path: s.reason for s in report.skipped}
+    assert reasons == {
+        os.path.join("a", "huge.png"): "declares 400,000,000 pixels, more than "
+                                       "max_pixels=40,000,000; it was refused without "
+                                       "decoding (a decompression bomb, or a photo to "
+                                       "shrink first)",
+        os.path.join("a", "big.png"): "declares 10000×10000 = 100,000,000 pixels, more than "
+                                      "max_pixels=40,000,000; it was refused without "
+                                      "decoding (a decompression bomb, or a photo to "
+                                      "shrink first; pass a larger max_pixels if you "
+                                      "trust it)",
+    }
+    assert report.paths == [os.path.join("a", "ok.png")]
 
 
 def test_min_per_class(planted):

@@ -39,6 +39,7 @@ import os
 import re
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -136,6 +137,21 @@ def _bomb_error(name: str, exc: Exception, max_pixels: int) -> ImageError:
                       "without decoding (a decompression bomb, or a photo to shrink first)")
 
 
+def _pillow_open(fp, name: str, max_pixels: int) -> Image.Image:
+    """``Image.open`` limited to :data:`IMAGE_FORMATS`, bombs refused in our words.
+
+    Pillow's own ``DecompressionBombWarning`` (an image above ``Image.MAX_IMAGE_PIXELS``)
+    is silenced: the declared size is checked against ``max_pixels`` right after
+    opening, and a refusal is an :class:`ImageError`, not a line on standard error.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(fp, formats=IMAGE_FORMATS)
+    except Image.DecompressionBombError as exc:  # beyond twice Pillow's limit
+        raise _bomb_error(name, exc, max_pixels) from None
+
+
 def _open(source, max_pixels: int) -> tuple[Image.Image, str]:
     """An opened (not yet decoded) image and a name for messages."""
     if isinstance(source, Image.Image):
@@ -158,9 +174,9 @@ def _open(source, max_pixels: int) -> tuple[Image.Image, str]:
             f"{type(source).__name__}"
         )
     try:
-        return Image.open(fp, formats=IMAGE_FORMATS), name
-    except Image.DecompressionBombError as exc:
-        raise _bomb_error(name, exc, max_pixels) from None
+        return _pillow_open(fp, name, max_pixels), name
+    except ImageError:
+        raise
     except UnidentifiedImageError:
         raise ImageError(
             f"{name} is not an image Pillow can identify as one of "
@@ -409,7 +425,7 @@ def _decode_chunk(root: str, rel_paths: list[str], size: tuple[int, int], color_
         try:
             if os.path.getsize(path) == 0:
                 raise ImageError("empty file (0 bytes)")
-            with Image.open(path, formats=IMAGE_FORMATS) as im:
+            with _pillow_open(path, rel, max_pixels) as im:
                 out[k], was_resized = _decode_opened(im, rel, h, w, color_mode, invert,
                                                      exact_size, max_pixels)
         except UnidentifiedImageError:
