@@ -13,6 +13,7 @@ the test says so.
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 
 import neurallab as nl
 from neurallab.activations import HIDDEN_ACTIVATIONS
-from neurallab.errors import InputError
+from neurallab.errors import InputError, InputTypeError
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
 OUTPUT = HIDDEN + ["softmax"]
@@ -234,6 +235,27 @@ def test_numerical_gradient_of_a_known_function():
 def test_eps_must_be_positive(tutorial_net, sleep_scaled):
     with pytest.raises(InputError, match=r"eps must be positive, got 0"):
         nl.check_gradients(tutorial_net(), *sleep_scaled, eps=0)
+
+
+@pytest.mark.parametrize("eps, cls, message", [
+    (float("inf"), InputError, "eps must be positive, got inf"),
+    (float("nan"), InputError, "eps must be positive, got nan"),
+    (-1e-4, InputError, "eps must be positive, got -0.0001"),
+    ("1e-4", InputTypeError, "eps must be a positive number, got '1e-4'"),
+])
+def test_bad_eps(tutorial_net, sleep_scaled, eps, cls, message):
+    with pytest.raises(cls, match=re.escape(message)):
+        nl.check_gradients(tutorial_net(), *sleep_scaled, eps=eps)
+
+
+@pytest.mark.parametrize("theta, what", [(np.array([1, 2]), "dtype int64"),
+                                         ([1.0, 2.0], "list")])
+def test_numerical_gradient_needs_a_float_array(theta, what):
+    # an integer θ would round θᵢ ± ε back to θᵢ: a gradient of zeros, silently
+    with pytest.raises(InputTypeError, match=re.escape(
+            f"theta must be a float NumPy array (it is perturbed in place), got {what}; "
+            "pass np.array(theta, dtype=float)")):
+        nl.numerical_gradient(lambda t: float(np.sum(np.square(t))), theta)
 
 
 def test_report_when_both_gradients_vanish():

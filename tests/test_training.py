@@ -172,7 +172,7 @@ def test_early_stopping_settings():
     assert nl.EarlyStopping(monitor="val_loss").mode == "min"
     with pytest.raises(InputError, match=r"mode must be 'min', 'max' or 'auto', got 'up'"):
         nl.EarlyStopping(mode="up")
-    with pytest.raises(InputError, match=r"patience must be >= 0, got -1"):
+    with pytest.raises(InputError, match=r"patience must be an integer >= 0, got -1"):
         nl.EarlyStopping(patience=-1)
 
 

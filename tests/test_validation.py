@@ -434,6 +434,53 @@ def test_bad_fit_arguments(net, sleep, kwargs, message):
         net.fit(X, y, **{"epochs": 2, "verbose": 0, **kwargs})
 
 
+@pytest.mark.parametrize("kwargs, cls, message", [
+    ({"epochs": True}, InputError, "epochs must be a positive integer, got True"),
+    ({"optimizer": "sgd", "batch_size": "2"}, InputError,
+     "batch_size must be a positive integer, got '2'"),
+    ({"validation_split": "0.2"}, InputTypeError,
+     "validation_split must be a number in (0, 1), got '0.2'"),
+    ({"l2": "0.1"}, InputTypeError, "l2 must be a non-negative number, got '0.1'"),
+    ({"callbacks": "early"}, InputTypeError,
+     "callbacks must be a list of Callback objects, got 'early'"),
+    ({"callbacks": [print]}, InputTypeError,
+     "callbacks[0] is a builtin_function_or_method, not a neurallab Callback; subclass "
+     "neurallab.Callback or wrap functions in LambdaCallback"),
+])
+def test_fit_arguments_of_the_wrong_type(net, sleep, kwargs, cls, message):
+    X, y = sleep
+    before = net.get_params()
+    with pytest.raises(cls, match=re.escape(message)):
+        net.fit(X, y, **{"epochs": 2, "verbose": 0, **kwargs})
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_a_single_callback_needs_no_list(net, sleep):
+    seen = []
+    net.fit(*sleep, epochs=2, verbose=0, optimizer="gd",
+            callbacks=nl.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e)))
+    assert seen == [0, 1]
+
+
+@pytest.mark.parametrize("l2, cls, message", [
+    (-1e-4, InputError, "l2 must be a non-negative number, got -0.0001"),
+    (float("nan"), InputError, "l2 must be a non-negative number, got nan"),
+    (float("inf"), InputError, "l2 must be a non-negative number, got inf"),
+    ("a", InputTypeError, "l2 must be a non-negative number, got 'a'"),
+    (None, InputTypeError, "l2 must be a non-negative number, got None"),
+])
+@pytest.mark.parametrize("call", ["loss_and_grad", "cost", "backward", "check_gradients"])
+def test_bad_l2_at_every_entry_point(net, sleep_scaled, call, l2, cls, message):
+    X, y = sleep_scaled
+    with pytest.raises(cls, match=re.escape(message)):
+        if call == "backward":
+            net.backward(net.forward(X, return_cache=True)[1], y, l2=l2)
+        elif call == "check_gradients":
+            nl.check_gradients(net, X, y, l2=l2)
+        else:
+            getattr(net, call)(X, y, l2=l2)
+
+
 def test_validation_data_and_split_together(net, sleep):
     X, y = sleep
     with pytest.raises(InputError, match=r"pass either validation_data or validation_split"):

@@ -124,6 +124,21 @@ def _check_probabilities(Y: np.ndarray, name: str) -> np.ndarray:
     return Y
 
 
+def check_l2(l2) -> float:
+    """λ of the L2 penalty as a float: a finite number >= 0.
+
+    A negative λ would reward large weights and NaN would poison every cost, so both
+    are refused rather than silently trained with.
+    """
+    if isinstance(l2, (bool, np.bool_)) or not isinstance(l2, (int, float, np.integer,
+                                                                 np.floating)):
+        raise InputTypeError(f"l2 must be a non-negative number, got {l2!r}")
+    l2 = float(l2)
+    if not (np.isfinite(l2) and l2 >= 0):
+        raise InputError(f"l2 must be a non-negative number, got {l2}")
+    return l2
+
+
 def check_seed(seed, name: str = "seed") -> int | None:
     """``None`` or a non-negative integer, returned as a plain ``int`` (JSON-able)."""
     if seed is None:

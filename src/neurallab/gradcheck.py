@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from ._validation import check_l2
+from .errors import InputError, InputTypeError
 
 __all__ = ["GradientReport", "numerical_gradient", "check_gradients"]
 
@@ -59,10 +60,30 @@ def numerical_gradient(f: Callable[[np.ndarray], float], theta: np.ndarray,
                        eps: float = 1e-4) -> np.ndarray:
     """Central-difference gradient of the scalar function ``f`` at ``theta``.
 
-    ``theta`` is perturbed in place one entry at a time and restored afterwards.
+    ``theta`` is perturbed in place one entry at a time and restored afterwards, so
+    it must be a float array: in an integer array ``θᵢ + ε`` would round back to
+    ``θᵢ`` and every difference would silently come out 0.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(theta) -> float``.
+    theta : ndarray of float, any shape
+    eps : float
+        The step ε, a finite number > 0.
+
+    Returns
+    -------
+    g_num : ndarray, same shape as ``theta``, float64
     """
-    if not eps > 0:
-        raise InputError(f"eps must be positive, got {eps}")
+    _check_eps(eps)
+    if not isinstance(theta, np.ndarray) or theta.dtype.kind != "f":
+        what = f"dtype {theta.dtype}" if isinstance(theta, np.ndarray) else \
+            type(theta).__name__
+        raise InputTypeError(
+            f"theta must be a float NumPy array (it is perturbed in place), got {what}; "
+            "pass np.array(theta, dtype=float)"
+        )
     g = np.empty(theta.shape, dtype=np.float64)
     for i in range(theta.size):
         old = theta[i]
@@ -73,6 +94,14 @@ def numerical_gradient(f: Callable[[np.ndarray], float], theta: np.ndarray,
         theta[i] = old
         g[i] = (jp - jm) / (2.0 * eps)
     return g
+
+
+def _check_eps(eps) -> None:
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.integer,
+                                                                  np.floating)):
+        raise InputTypeError(f"eps must be a positive number, got {eps!r}")
+    if not (np.isfinite(eps) and eps > 0):
+        raise InputError(f"eps must be positive, got {eps}")
 
 
 def check_gradients(net, X, y, loss: str = "sse", l2: float = 0.0, eps: float = 1e-4,
@@ -100,6 +129,9 @@ def check_gradients(net, X, y, loss: str = "sse", l2: float = 0.0, eps: float = 
     """
     def rng():
         return None if dropout_seed is None else np.random.default_rng(dropout_seed)
+
+    _check_eps(eps)
+    l2 = check_l2(l2)
 
     if grad_fn is None:
         _, g = net.loss_and_grad(X, y, loss=loss, l2=l2, normalize=normalize, rng=rng())

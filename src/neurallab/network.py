@@ -36,6 +36,7 @@ import numpy as np
 from ._validation import (
     as_float_array,
     as_targets,
+    check_l2,
     check_n_features,
     check_same_rows,
     check_seed,
@@ -367,7 +368,7 @@ class Network:
         loss_obj = self._resolve_loss(loss)
         Y = as_targets(y, "y", self.n_outputs, self.dtype, classification=loss_obj.classification)
         check_same_rows(cache.inputs[0], Y, "X", "y")
-        return self._backward(cache, Y, loss_obj, float(l2), normalize)
+        return self._backward(cache, Y, loss_obj, check_l2(l2), normalize)
 
     def _backward(self, cache: Cache, Y: np.ndarray, loss: Loss, l2: float,
                   normalize: bool, out: np.ndarray | None = None,
@@ -432,7 +433,7 @@ class Network:
              normalize: bool = False) -> float:
         """The cost ``J`` only (one forward pass), in the network's units."""
         X, Y, loss_obj = self._prepare(X, y, loss)
-        return self._cost(X, Y, loss_obj, float(l2), normalize)
+        return self._cost(X, Y, loss_obj, check_l2(l2), normalize)
 
     def _cost(self, X, Y, loss: Loss, l2: float, normalize: bool,
               rng: np.random.Generator | None = None, ws: _Workspace | None = None) -> float:
@@ -472,7 +473,7 @@ class Network:
             ``∂J/∂θ`` laid out like ``params``.
         """
         X, Y, loss_obj = self._prepare(X, y, loss)
-        J, grad, _ = self._loss_and_grad(X, Y, loss_obj, float(l2), normalize, rng)
+        J, grad, _ = self._loss_and_grad(X, Y, loss_obj, check_l2(l2), normalize, rng)
         return J, grad
 
     def _loss_and_grad(self, X, Y, loss: Loss, l2: float, normalize: bool,

@@ -40,11 +40,12 @@ from ._minibatch import (
 from ._validation import (
     as_float_array,
     as_targets,
+    check_l2,
     check_n_features,
     check_same_rows,
     check_seed,
 )
-from .errors import InputError, TrainingDivergedError
+from .errors import InputError, InputTypeError, TrainingDivergedError
 from .losses import Loss
 from .network import _Workspace
 from .optim import FirstOrderOptimizer, FullBatchOptimizer, LevenbergMarquardt, get_optimizer
@@ -132,8 +133,9 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
                  mode: str = "auto", restore_best_weights: bool = True):
-        if patience < 0:
-            raise InputError(f"patience must be >= 0, got {patience}")
+        if (isinstance(patience, (bool, np.bool_)) or not isinstance(patience, (int, np.integer))
+                or patience < 0):
+            raise InputError(f"patience must be an integer >= 0, got {patience!r}")
         self.monitor = monitor
         self.patience = int(patience)
         self.min_delta = abs(float(min_delta))
@@ -450,13 +452,21 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
     loss_obj = net._resolve_loss(loss)
     if normalize is None:
         normalize = loss_obj.name != "sse"
-    l2 = float(l2)
-    if not (math.isfinite(l2) and l2 >= 0):
-        raise InputError(f"l2 must be a non-negative number, got {l2}")
-    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+    l2 = check_l2(l2)
+    if (isinstance(epochs, (bool, np.bool_)) or not isinstance(epochs, (int, np.integer))
+            or epochs < 1):
         raise InputError(f"epochs must be a positive integer, got {epochs!r}")
     if verbose not in (0, 1, 2, True, False):
         raise InputError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    if batch_size is not None and (isinstance(batch_size, (bool, np.bool_))
+                                   or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(validation_split, (int, float, np.integer, np.floating)) \
+            or isinstance(validation_split, (bool, np.bool_)):
+        raise InputTypeError(f"validation_split must be a number in (0, 1), got "
+                             f"{validation_split!r}")
+    callbacks = _check_callbacks(callbacks)
 
     # ---- data: validate, split, scale (scalers fitted on training data only)
     Xr = as_float_array(X, "X", np.float64 if net.input_scaler else net.dtype)
@@ -519,7 +529,7 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
     net.stop_training = False
     history = History()
     history.optimizer = opt.name
-    cbs: list[Callback] = [history, *(callbacks or [])]
+    cbs: list[Callback] = [history, *callbacks]
     if verbose:
         cbs.append(ProgressBar(epochs, int(verbose),
                                unit="iteration" if opt.full_batch else "epoch"))
@@ -552,6 +562,24 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
     if not history.message:
         history.message = "completed"
     return history
+
+
+def _check_callbacks(callbacks) -> list[Callback]:
+    """``callbacks`` as a list of :class:`Callback` objects (a single one is accepted)."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise InputTypeError(f"callbacks must be a list of Callback objects, got {callbacks!r}")
+    callbacks = list(callbacks)
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, Callback):
+            raise InputTypeError(
+                f"callbacks[{i}] is a {type(cb).__name__}, not a neurallab Callback; "
+                "subclass neurallab.Callback or wrap functions in LambdaCallback"
+            )
+    return callbacks
 
 
 class _TrainState:
