@@ -332,6 +332,16 @@ def test_train_refuses_a_missing_output_folder_before_training(capsys, tmp_path)
     assert "training rows" not in err
 
 
+def test_train_refuses_a_folder_as_output_before_training(capsys, tmp_path):
+    path = write(tmp_path / "tut.csv", "sleep,study,score\n3,5,75\n5,1,82\n10,2,93\n")
+    code, _, err = run(capsys, "train", path, "--target", "score", "--out", tmp_path)
+    assert_one_line_error(code, err, f"--out {tmp_path} is a folder; give a file name inside "
+                          f"it, e.g. {tmp_path / 'model.safetensors'}", "train")
+    assert "training rows" not in err
+    code, _, err = run(capsys, "info", tmp_path)
+    assert_one_line_error(code, err, f"{tmp_path} is a folder, not a model file", "info")
+
+
 def test_one_class_is_not_a_classification(capsys, tmp_path):
     path = write(tmp_path / "c.csv", "x,y\n1,a\n2,a\n3,a\n")
     code, _, err = run(capsys, "train", path, "--target", "y", "--out",

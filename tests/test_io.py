@@ -191,8 +191,17 @@ def test_missing_file(tmp_path):
     path = tmp_path / "nope.safetensors"
     with pytest.raises(ModelFileError, match=re.escape(f"model file {path} does not exist")):
         nl.load(path)
-    with pytest.raises(ModelFileError, match=r"does not exist"):
-        nl.load(tmp_path)  # a folder is not a model file
+    with pytest.raises(ModelFileError, match=re.escape(
+            f"{tmp_path} is a folder, not a model file; give the path of a .safetensors file")):
+        nl.load(tmp_path)
+
+
+def test_save_onto_a_folder(trained, tmp_path):
+    with pytest.raises(ModelFileError, match=re.escape(
+            f"cannot save to {tmp_path}: it is a folder; give a file name inside it, e.g. "
+            f"{tmp_path / 'model.safetensors'}")):
+        trained.save(tmp_path)
+    assert list(tmp_path.iterdir()) == [] and list(tmp_path.parent.glob(".*.tmp")) == []
 
 
 @pytest.mark.parametrize("keep", [0, 5, 8, 40, -1])

@@ -71,6 +71,9 @@ def atomic_writer(path):
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise ModelFileError(f"cannot save to {path}: folder {directory} does not exist")
+    if path.is_dir():
+        raise ModelFileError(f"cannot save to {path}: it is a folder; give a file name "
+                             f"inside it, e.g. {path / 'model.safetensors'}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -127,6 +130,9 @@ def load(path):
     from .network import Network
 
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file; give the path of a "
+                             ".safetensors file")
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
     data = path.read_bytes()

@@ -196,6 +196,9 @@ def cmd_train(args) -> int:
     folder = args.out.parent if str(args.out.parent) else Path(".")
     if not folder.is_dir():
         raise CLIError(f"--out {args.out}: folder {folder} does not exist; create it first")
+    if args.out.is_dir():
+        raise CLIError(f"--out {args.out} is a folder; give a file name inside it, e.g. "
+                       f"{args.out / 'model.safetensors'}")
     table = read_csv(args.data)
     table.index(args.target)
     features = ([f.strip() for f in args.features.split(",") if f.strip()] if args.features
