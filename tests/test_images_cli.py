@@ -93,7 +93,8 @@ def test_build_rgb_size_and_builtin_sample(capsys, folder, tmp_path):
     (["--out", "x.txt"], "the file name must end in .npz"),
     (["--out", "x.npz", "--size", "big"], "--size 'big': give N (square) or HxW"),
     (["--out", "x.npz", "--threshold", "2"], "give a similarity between 0 and 1"),
-    (["--out", "x.npz", "--valid", "0.7", "--test", "0.7"], "cannot split: valid=46 + test=46 images are more"),
+    (["--out", "x.npz", "--valid", "0.7", "--test", "0.7"],
+     "cannot split: valid=46 + test=46 images are more"),
 ])
 def test_build_errors_are_one_line(capsys, folder, tmp_path, argv, msg, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -158,6 +159,36 @@ def test_mosaic_by_hand():
     tiles = np.arange(4, dtype=np.uint8).reshape(2, 2, 1, 1)
     assert mosaic(tiles, fill=9).tolist() == [[0, 9, 9, 1], [9, 9, 9, 9], [9, 9, 9, 9],
                                               [2, 9, 9, 3]]
+
+
+def _texts_inside(fig) -> list[str]:
+    """Render ``fig``; the texts whose box leaves the figure (cut off in the PNG)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    FigureCanvasAgg(fig).draw()
+    width, height = fig.bbox.width, fig.bbox.height
+    out = []
+    for t in fig.findobj(Text):
+        if t.get_text() and t.get_visible():
+            b = t.get_window_extent()
+            if b.x0 < -0.5 or b.x1 > width + 0.5 or b.y0 < -0.5 or b.y1 > height + 0.5:
+                out.append(t.get_text())
+    return out
+
+
+@pytest.mark.parametrize("n_pairs", [1, 2, 5])
+def test_duplicate_pairs_title_fits_whatever_the_number_of_pairs(n_pairs):
+    s = nl.datasets.fashion_mnist_sample()
+    pairs = np.stack([np.arange(n_pairs), np.arange(n_pairs)], axis=1)
+    fig = plot_duplicate_pairs(s.X_train, s.X_test, pairs, similarity=np.ones(n_pairs))
+    title = {1: "1 duplicate pair", 2: "2 duplicate pairs", 5: "5 duplicate pairs"}[n_pairs]
+    assert fig.get_suptitle() == f"{title} (train left, test right)"
+    assert _texts_inside(fig) == []
+    few = plot_duplicate_pairs(s.X_train, s.X_test, pairs, max_pairs=1, names=("a", "b"))
+    if n_pairs > 1:
+        assert few.get_suptitle() == f"1 of {n_pairs} duplicate pairs (a left, b right)"
+    assert _texts_inside(few) == []
 
 
 def test_figures_render(tmp_path):

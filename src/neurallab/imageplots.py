@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextPath
 
 from .datasets.prepare import BalanceReport
 from .errors import InputError
@@ -153,8 +155,16 @@ def plot_duplicate_pairs(images_a, images_b, pairs, *, similarity=None,
     n = len(order)
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    h, w = A.shape[1:3]
-    fig = Figure(figsize=(2.3 * ncols, 1.55 * nrows + 0.5), layout="constrained")
+    if title is None:
+        count = f"{n} of {len(P)} duplicate pairs" if n < len(P) else \
+            f"{n} duplicate pair{'s' if n > 1 else ''}"
+        title = f"{count} ({names[0]} left, {names[1]} right)"
+    # one or two pairs are narrower than the title: widen the figure to hold it
+    size = FontProperties(size="medium").get_size_in_points()
+    title_inches = max(TextPath((0, 0), line, size=size).get_extents().width
+                       for line in title.splitlines() or [""]) / 72
+    fig = Figure(figsize=(max(2.3 * ncols, title_inches + 0.4), 1.55 * nrows + 0.5),
+                 layout="constrained")
     for t, p in enumerate(order):
         i, j = P[p]
         ax = fig.add_subplot(nrows, ncols, t + 1)
@@ -166,6 +176,5 @@ def plot_duplicate_pairs(images_a, images_b, pairs, *, similarity=None,
         if sims is not None:
             cap += f"\nsimilarity {sims[p]:.4f}"
         ax.set_title(cap, fontsize="x-small")
-    fig.suptitle(title or f"{min(n, len(P))} of {len(P)} duplicate pairs "
-                 f"({names[0]} left, {names[1]} right)", fontsize="medium")
+    fig.suptitle(title, fontsize="medium")
     return fig
