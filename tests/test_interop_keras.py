@@ -7,6 +7,7 @@ Importing Keras takes several seconds, so it happens once for the module (the
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 
 import numpy as np
@@ -174,6 +175,9 @@ def test_export_keras_file_loads_in_keras(keras, tmp_path):
     model = keras.models.load_model(path)
     assert _rel_err(_run(keras, model, X.astype(np.float32)), net.predict_raw(X)) <= 1e-5
     assert not list(tmp_path.glob(".net.*"))  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would create it
     with pytest.raises(InputError, match=r"must end in \.keras"):
         export_keras(net, tmp_path / "net.h5")
 

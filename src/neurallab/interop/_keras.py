@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError, InputTypeError
+from ..io import atomic_write_bytes
 from ..preprocessing import StandardScaler
 from ._common import (
     LayerSpec,
@@ -232,8 +232,9 @@ def export_keras(net, path, *, dtype=None, include_scalers: bool = True) -> Path
     """Write the network as a Keras ``.keras`` file (``keras.models.load_model`` reads it).
 
     With ``include_scalers`` (default) the model takes and returns raw units like
-    :meth:`~neurallab.Network.predict_raw`. The file is written to a temporary name
-    in the same folder and renamed, so it is never half-written.
+    :meth:`~neurallab.Network.predict_raw`. Keras writes the file into a temporary
+    folder; its bytes then replace ``path`` atomically (never half-written, with the
+    permissions of an ordinary new file).
 
     Parameters
     ----------
@@ -255,13 +256,8 @@ def export_keras(net, path, *, dtype=None, include_scalers: bool = True) -> Path
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
     model = to_keras(net, dtype=dtype, include_scalers=include_scalers)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with tempfile.TemporaryDirectory(prefix="neurallab-keras-") as tmp:
+        staged = Path(tmp) / path.name
+        model.save(staged)
+        atomic_write_bytes(path, staged.read_bytes())
     return path
