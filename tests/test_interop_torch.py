@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 
 import numpy as np
@@ -293,6 +294,23 @@ def test_to_torch_needs_a_network_and_a_float_dtype():
         to_torch({"W": [1]})
     with pytest.raises(InputError, match="dtype must be 'float32' or 'float64', got 'int8'"):
         to_torch(nl.Network([2, 1]), dtype="int8")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"lr": -0.1}, "lr (the learning rate) must be a positive number, got -0.1"),
+    ({"lr": "0.1"}, "lr (the learning rate) must be a positive number, got '0.1'"),
+    ({"steps": 0}, "steps must be a positive integer, got 0"),
+    ({"steps": 2.5}, "steps must be a positive integer, got 2.5"),
+    ({"l2": -1.0}, "l2 must be a non-negative number, got -1.0"),
+])
+def test_torch_helpers_refuse_bad_settings(kwargs, message):
+    net = nl.Network([2, 3, 1], seed=0)
+    X, y = np.ones((4, 2)), np.ones((4, 1))
+    with pytest.raises(InputError, match=re.escape(message)):
+        torch_gradient_descent(net, X, y, **{"lr": 0.1, "steps": 3, **kwargs})
+    if "l2" in kwargs:
+        with pytest.raises(InputError, match=re.escape(message)):
+            torch_loss_and_grad(net, X, y, l2=kwargs["l2"])
 
 
 def test_missing_torch_names_the_extra(monkeypatch):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import check_l2
 from ..errors import InputError
 from ._common import check_network
 from ._deps import MissingExtraError, import_torch
@@ -175,9 +176,10 @@ def torch_loss_and_grad(net, X, y, loss: str = "sse", l2: float = 0.0,
     from ._torch import to_torch
 
     X, Y, loss_obj = net._prepare(X, y, loss)
+    l2 = check_l2(l2)
     module = to_torch(net)
     J = _torch_cost(torch, module, torch.from_numpy(X), torch.from_numpy(Y), loss_obj.name,
-                    net.output_activation.name, float(l2), normalize)
+                    net.output_activation.name, l2, normalize)
     J.backward()
     return float(J.item()), _flat_grad(torch, module)
 
@@ -200,6 +202,12 @@ def torch_gradient_descent(net, X, y, lr: float, steps: int, loss: str = "sse",
     from ._torch import to_torch
 
     X, Y, loss_obj = net._prepare(X, y, loss)
+    l2 = check_l2(l2)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(lr) and lr > 0):
+        raise InputError(f"lr (the learning rate) must be a positive number, got {lr!r}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise InputError(f"steps must be a positive integer, got {steps!r}")
     module = to_torch(net)
     opt = torch.optim.SGD(module.parameters(), lr=lr)
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
@@ -207,7 +215,7 @@ def torch_gradient_descent(net, X, y, lr: float, steps: int, loss: str = "sse",
     for _ in range(int(steps)):
         opt.zero_grad()
         J = _torch_cost(torch, module, Xt, Yt, loss_obj.name, net.output_activation.name,
-                        float(l2), normalize)
+                        l2, normalize)
         J.backward()
         opt.step()
         costs.append(float(J.item()))
