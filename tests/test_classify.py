@@ -287,6 +287,26 @@ def test_learning_curve_on_the_sample(sample):
                          sizes=(4000,))
 
 
+def test_mistake_captions_fit_even_with_the_longest_class_names(sample):
+    # the widest captions side by side: "Ankle boot" and "T-shirt/top" mistaken for
+    # each other, at 100 %
+    from figure_checks import overlapping_titles, texts_cut_off
+
+    from neurallab.classify_plots import misclassified_figure
+
+    names = list(sample.class_names)
+    y_true = np.array([9, 0] * 8)
+    y_pred = 9 - y_true
+    proba = np.eye(10)[y_pred]
+    zeros = np.zeros(10)
+    report = C.ClassificationReport(0.0, C.confusion_matrix(y_true, y_pred, 10), zeros,
+                                    zeros, zeros, np.bincount(y_true, minlength=10), names,
+                                    y_true, y_pred, proba)
+    fig = misclassified_figure(sample.X_test[:16], report)
+    assert fig.axes[0].title.get_text() == "Ankle boot\n→ T-shirt/top (100%)"
+    assert texts_cut_off(fig) == [] and overlapping_titles(fig) == []
+
+
 # ---------------------------------------------------------------------------- image files
 def _encode(array, fmt, **kw) -> bytes:
     buf = io.BytesIO()

@@ -8,6 +8,7 @@ import types
 
 import numpy as np
 import pytest
+from figure_checks import texts_cut_off
 from PIL import Image
 
 import neurallab as nl
@@ -161,22 +162,6 @@ def test_mosaic_by_hand():
                                               [2, 9, 9, 3]]
 
 
-def _texts_inside(fig) -> list[str]:
-    """Render ``fig``; the texts whose box leaves the figure (cut off in the PNG)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.text import Text
-
-    FigureCanvasAgg(fig).draw()
-    width, height = fig.bbox.width, fig.bbox.height
-    out = []
-    for t in fig.findobj(Text):
-        if t.get_text() and t.get_visible():
-            b = t.get_window_extent()
-            if b.x0 < -0.5 or b.x1 > width + 0.5 or b.y0 < -0.5 or b.y1 > height + 0.5:
-                out.append(t.get_text())
-    return out
-
-
 @pytest.mark.parametrize("n_pairs", [1, 2, 5])
 def test_duplicate_pairs_title_fits_whatever_the_number_of_pairs(n_pairs):
     s = nl.datasets.fashion_mnist_sample()
@@ -184,11 +169,11 @@ def test_duplicate_pairs_title_fits_whatever_the_number_of_pairs(n_pairs):
     fig = plot_duplicate_pairs(s.X_train, s.X_test, pairs, similarity=np.ones(n_pairs))
     title = {1: "1 duplicate pair", 2: "2 duplicate pairs", 5: "5 duplicate pairs"}[n_pairs]
     assert fig.get_suptitle() == f"{title} (train left, test right)"
-    assert _texts_inside(fig) == []
+    assert texts_cut_off(fig) == []
     few = plot_duplicate_pairs(s.X_train, s.X_test, pairs, max_pairs=1, names=("a", "b"))
     if n_pairs > 1:
         assert few.get_suptitle() == f"1 of {n_pairs} duplicate pairs (a left, b right)"
-    assert _texts_inside(few) == []
+    assert texts_cut_off(few) == []
 
 
 def test_figures_render(tmp_path):

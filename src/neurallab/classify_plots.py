@@ -37,7 +37,7 @@ def confusion_figure(report: ClassificationReport, *, normalize: bool = False,
 
 def misclassified_figure(images, report: ClassificationReport, *, n: int = 24,
                          ncols: int = 8, title: str | None = None) -> Figure:
-    """A grid of the ``n`` most confident mistakes: "true → predicted (probability)".
+    """A grid of the ``n`` most confident mistakes, captioned "true" over "→ predicted (p)".
 
     Parameters
     ----------
@@ -65,7 +65,9 @@ def misclassified_figure(images, report: ClassificationReport, *, n: int = 24,
         ax.text(0.5, 0.5, f"no misclassified images among {report.n:,}", ha="center",
                 va="center")
         return fig
-    labels = [f"{names[report.y_true[i]]} → {names[report.y_pred[i]]}\n"
+    # true and predicted class on lines of their own: two long names side by side
+    # ("Ankle boot → Sneaker") are wider than an image and run into the next caption
+    labels = [f"{names[report.y_true[i]]}\n→ {names[report.y_pred[i]]} "
               f"({report.proba[i, report.y_pred[i]]:.0%})" for i in wrong]
     if title is None:
         title = (f"the {wrong.size} most confident mistakes "
