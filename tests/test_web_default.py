@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
+from neurallab import classify as C
 from neurallab.web import default as dm
 
 #: the smallest recipe that still trains: the caching logic is what is tested here
@@ -48,6 +51,22 @@ def test_trained_once_then_loaded_from_the_cache(tiny_recipe, tmp_path, monkeypa
 def test_another_recipe_gets_another_file(tiny_recipe, tmp_path, monkeypatch):
     first = dm.default_model_path(tmp_path)
     monkeypatch.setitem(dm.RECIPE, "training", {**TINY, "epochs": 2})
+    assert dm.default_model_path(tmp_path) != first
+
+
+def test_the_file_name_covers_the_training_defaults(tiny_recipe, tmp_path, monkeypatch):
+    first = dm.default_model_path(tmp_path)
+    # naming a default is the same recipe: the same file
+    monkeypatch.setitem(dm.RECIPE, "training", {**TINY, "init": C.TrainingRecipe().init})
+    assert dm.default_model_path(tmp_path) == first
+    # a changed default is another recipe, though RECIPE itself reads the same
+
+    @dataclass(frozen=True)
+    class OtherDefault(C.TrainingRecipe):
+        init: str = "normal"
+
+    monkeypatch.setitem(dm.RECIPE, "training", TINY)
+    monkeypatch.setattr(C, "TrainingRecipe", OtherDefault)
     assert dm.default_model_path(tmp_path) != first
 
 

@@ -4,8 +4,9 @@ So that ``neurallab serve`` works on a fresh machine with nothing else, the defa
 model is trained from the Fashion-MNIST sample shipped inside the package — a few
 seconds on one core — the first time it is needed, and cached in the user's cache
 folder (``$NEURALLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/neurallab``, else
-``~/.cache/neurallab``). The file name carries a digest of the recipe and the
-package version, so a changed recipe is retrained rather than loaded stale; the file
+``~/.cache/neurallab``). The file name carries a digest of the recipe (defaults of
+the training settings included) and the package version, so a changed recipe is
+retrained rather than loaded stale; the file
 is written atomically (temporary file + rename), so two servers starting at once at
 worst both train, and neither can read a half-written model. A cached file that
 fails to load (truncated, tampered) is trained again and replaced.
@@ -53,7 +54,17 @@ def cache_dir() -> Path:
 
 
 def _digest() -> str:
-    text = json.dumps({"recipe": RECIPE, "version": __version__}, sort_keys=True)
+    """12 hex digits of SHA-256 over the recipe, its training settings resolved.
+
+    The settings :data:`RECIPE` leaves out take :class:`~neurallab.classify.TrainingRecipe`'s
+    defaults; digesting them too means a changed default (say, the initial weights)
+    names another file, instead of serving a model trained the old way.
+    """
+    from ..classify import TrainingRecipe
+
+    training = TrainingRecipe.from_dict(RECIPE["training"]).to_dict()
+    text = json.dumps({"recipe": {**RECIPE, "training": training}, "version": __version__},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
