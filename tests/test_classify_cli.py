@@ -127,6 +127,11 @@ def test_predict_json(model, tmp_path, capsys):
      "folder no/such/dir does not exist (checked before training)"),
     (["images", "train", "fashion-mnist-sample", "--out", "."],
      "that is a folder; give a file name like model.safetensors"),
+    (["images", "train", "fashion-mnist-sample", "--patience", "3", "--out", "x.st"],
+     "--patience 3 needs validation images: add --val-split 0.1, or train on a prepared "
+     ".npz with a validation split"),
+    (["images", "train", "fashion-mnist-sample", "--epochs", "0", "--out", "x.st"],
+     "epochs must be a positive integer, got 0"),
 ])
 def test_bad_train_arguments_give_one_clear_line(argv, message, capsys, tmp_path,
                                                  monkeypatch):

@@ -44,9 +44,11 @@ def register(sub) -> None:
     p.add_argument("--preset", choices=PRESETS, default="mlp", help="the recipe to start "
                    "from (default: mlp)")
     p.add_argument("--hidden", help="hidden layer widths, e.g. 256,128; 0 for none")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--optimizer", choices=("adam", "sgd", "momentum", "nesterov"))
+    p.add_argument("--epochs", type=int, help="passes over the training images (each "
+                   "option's default comes from --preset)")
+    p.add_argument("--batch-size", type=int, help="images per update")
+    p.add_argument("--optimizer", choices=("adam", "sgd", "momentum", "nesterov"),
+                   help="momentum and nesterov are SGD with --momentum")
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--momentum", type=float, help="for sgd momentum/nesterov (default 0.9)")
     p.add_argument("--dropout", type=float, help="inverted-dropout rate on hidden layers")
@@ -140,6 +142,10 @@ def cmd_train(args) -> int:
     if args.val_split is None and data.X_valid is not None and len(data.X_valid):
         validation = (data.X_valid, data.y_valid)
         recipe = recipe.replace(val_split=0.0)
+    if recipe.patience is not None and validation is None and recipe.val_split == 0:
+        raise InputError(f"--patience {recipe.patience} needs validation images: add "
+                         "--val-split 0.1, or train on a prepared .npz with a validation "
+                         "split")
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     say(f"training on {len(data.y_train):,} images of {data.source} "
         f"({len(data.class_names)} classes)")
