@@ -354,6 +354,15 @@ def test_load_refuses_bad_files(prepared, tmp_path):
     bad = dict(arrays, y_test=arrays["y_test"][:5])
     with pytest.raises(DatasetFileError, match="expected 300 integer labels"):
         load_dataset(_write_npz(tmp_path / "n.npz", **bad))
+    for change, message in (({"image_size": [32, 32]}, "image_size \\[32, 32\\], but its "
+                                                     "images are 28×28"),
+                            ({"color_mode": "rgb"}, "color_mode 'rgb', but its images "
+                                                    "have shape \\(28, 28\\)"),
+                            ({"normalization": "zscore"}, "unknown normalization 'zscore'")):
+        bad = dict(arrays, meta=np.asarray(json.dumps(
+            dict(meta, preprocessing={**meta["preprocessing"], **change}))))
+        with pytest.raises(DatasetFileError, match=message):
+            load_dataset(_write_npz(tmp_path / "pp.npz", **bad))
     with pytest.raises(FileNotFoundError):
         load_dataset(tmp_path / "absent.npz")
     with pytest.raises(ModelFileError, match="folder .*no does not exist"):

@@ -975,9 +975,36 @@ def load_dataset(path) -> PreparedDataset:
         if len(y) and (y.min() < 0 or y.max() >= len(names)):
             raise DatasetFileError(f"{path}: y_{s} has labels outside 0..{len(names) - 1} "
                                    f"({len(names)} class names); the file is inconsistent")
+    prep = meta.get("preprocessing") or {}
+    _check_stored_preprocessing(path, prep, data["X_train"])
     paths = {s: data[f"paths_{s}"] for s in SPLITS} \
         if all(f"paths_{s}" in data for s in SPLITS) else None
     return PreparedDataset(
         data["X_train"], data["y_train"].astype(np.int64), data["X_valid"],
         data["y_valid"].astype(np.int64), data["X_test"], data["y_test"].astype(np.int64),
-        names, dict(meta.get("preprocessing") or {}), paths, dict(meta.get("info") or {}))
+        names, dict(prep), paths, dict(meta.get("info") or {}))
+
+
+def _check_stored_preprocessing(path: Path, prep, X: np.ndarray) -> None:
+    """The preprocessing a file claims must describe its images.
+
+    A model trained on the file stores it, and ``predict`` applies it to image files:
+    a wrong size or colour mode there would only show after training, as a model
+    whose inputs do not match its own preprocessing.
+    """
+    if not isinstance(prep, dict):
+        raise DatasetFileError(f"{path}: its preprocessing is {prep!r}, not a mapping; the "
+                               "file is corrupt")
+    if "image_size" in prep and list(prep["image_size"]) != list(X.shape[1:3]):
+        raise DatasetFileError(f"{path}: its preprocessing says image_size "
+                               f"{prep['image_size']}, but its images are "
+                               f"{X.shape[1]}×{X.shape[2]}; the file is inconsistent")
+    color = prep.get("color_mode", "rgb" if X.ndim == 4 else "grayscale")
+    if color != ("rgb" if X.ndim == 4 else "grayscale"):
+        raise DatasetFileError(f"{path}: its preprocessing says color_mode {color!r}, but "
+                               f"its images have shape {X.shape[1:]}; the file is "
+                               "inconsistent")
+    if prep.get("normalization", "unit") not in NORMALIZATIONS:
+        raise DatasetFileError(f"{path}: unknown normalization "
+                               f"{prep.get('normalization')!r} in its preprocessing (known: "
+                               f"{', '.join(NORMALIZATIONS)}); the file is corrupt")
