@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import neurallab as nl
-from neurallab.errors import InputError
+from neurallab.errors import InputError, InputTypeError
 from neurallab.preprocessing import (
     MaxAbsScaler,
     MinMaxScaler,
@@ -109,6 +109,28 @@ def test_scaler_errors():
         Scaler.from_dict({"kind": "log"})
     with pytest.raises(InputError, match=r"X contains NaN"):
         StandardScaler().fit(np.array([[1.0], [np.nan]]))
+
+
+@pytest.mark.parametrize("kwargs, cls, message", [
+    ({"scale": "a"}, InputTypeError, "scale must be a number or a 1-D list of numbers, got 'a'"),
+    ({"scale": [[1.0, 2.0]]}, InputTypeError, "scale must be a number or a 1-D list"),
+    ({"scale": 2.0, "offset": "b"}, InputTypeError,
+     "offset must be a number or a 1-D list of numbers, got 'b'"),
+    ({"scale": 2.0, "offset": np.nan}, InputError, "offset must be finite"),
+    ({"scale": [1.0, 2.0], "offset": [0.0, 1.0, 2.0]}, InputError,
+     "scale has 2 values but offset has 3; give one per column (or one for all)"),
+    ({"offset": 1.0}, InputError, "offset needs a scale too"),
+])
+def test_fixed_scaler_settings_are_checked(kwargs, cls, message):
+    with pytest.raises(cls, match=re.escape(message)):
+        StandardScaler(**kwargs)
+
+
+def test_transform_refuses_text():
+    s = MaxAbsScaler().fit(np.ones((2, 2)))
+    for call in (s.transform, s.inverse_transform):
+        with pytest.raises(InputTypeError, match=r"X must hold numbers, got dtype <U1"):
+            call(np.array([["a", "b"]]))
 
 
 def test_get_scaler():

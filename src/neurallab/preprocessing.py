@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import as_float_array
-from .errors import InputError
+from .errors import InputError, InputTypeError
 
 __all__ = ["Scaler", "MaxAbsScaler", "MinMaxScaler", "StandardScaler", "get_scaler"]
 
@@ -34,13 +34,23 @@ class Scaler:
     kind = "scaler"
 
     def __init__(self, scale=None, offset=None):
-        self.scale_ = None if scale is None else np.atleast_1d(np.asarray(scale, float))
-        self.offset_ = None if offset is None else np.atleast_1d(np.asarray(offset, float))
+        if offset is not None and scale is None:
+            raise InputError("offset needs a scale too: pass scale=... with offset=..., or "
+                             "neither and fit the scaler")
+        self.scale_ = None if scale is None else _numbers(scale, "scale")
+        self.offset_ = None if offset is None else _numbers(offset, "offset")
         self._fixed = scale is not None
         if self.scale_ is not None and self.offset_ is None:
             self.offset_ = np.zeros_like(self.scale_)
         if self.scale_ is not None and (~np.isfinite(self.scale_) | (self.scale_ == 0)).any():
             raise InputError("scale must be finite and non-zero")
+        if self.offset_ is not None:
+            if not np.isfinite(self.offset_).all():
+                raise InputError("offset must be finite")
+            if self.offset_.size != self.scale_.size and 1 not in (self.offset_.size,
+                                                                     self.scale_.size):
+                raise InputError(f"scale has {self.scale_.size} values but offset has "
+                                 f"{self.offset_.size}; give one per column (or one for all)")
 
     @property
     def fitted(self) -> bool:
@@ -64,6 +74,8 @@ class Scaler:
         if not self.fitted:
             raise InputError(f"this {type(self).__name__} is not fitted; call fit(X_train) first")
         X = np.asarray(X)
+        if X.dtype.kind not in "biuf":
+            raise InputTypeError(f"X must hold numbers, got dtype {X.dtype}")
         if X.ndim == 2 and self.scale_.size not in (1, X.shape[1]):
             raise InputError(
                 f"the scaler was fitted on {self.scale_.size} columns, got {X.shape[1]}"
@@ -137,6 +149,15 @@ class StandardScaler(Scaler):
 
     def _fit_stats(self, X):
         return X.std(axis=0), X.mean(axis=0)
+
+
+def _numbers(value, name: str) -> np.ndarray:
+    """A fixed scale or offset as a 1-D float array, or a clear error."""
+    arr = np.atleast_1d(np.asarray(value))
+    if arr.dtype.kind not in "biuf" or arr.ndim != 1:
+        raise InputTypeError(f"{name} must be a number or a 1-D list of numbers, got "
+                             f"{value!r}")
+    return arr.astype(float)
 
 
 _SCALERS = {c.kind: c for c in (MaxAbsScaler, MinMaxScaler, StandardScaler)}
