@@ -414,6 +414,14 @@ def test_bad_dropout(dropout, message):
         nl.Network([2, 3, 1], dropout=dropout)
 
 
+@pytest.mark.parametrize("dropout", ["0.5", None, [0.1, "x"]])
+def test_dropout_of_the_wrong_type(dropout):
+    with pytest.raises(InputTypeError, match=re.escape(
+            f"dropout must be a number in [0, 1) or one such number per hidden layer, got "
+            f"{dropout!r}")):
+        nl.Network([2, 3, 3, 1], dropout=dropout)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"epochs": 0}, "epochs must be a positive integer, got 0"),
     ({"epochs": 2.5}, "epochs must be a positive integer, got 2.5"),

@@ -716,10 +716,16 @@ def _dtype_name(dtype) -> str | None:
 
 
 def _check_dropout(dropout, n_hidden: int) -> list[float]:
+    values = [dropout] if np.isscalar(dropout) else list(dropout) \
+        if hasattr(dropout, "__iter__") else [dropout]
+    if any(isinstance(r, (str, bytes, bool, np.bool_))
+           or not isinstance(r, (int, float, np.integer, np.floating)) for r in values):
+        raise InputTypeError(f"dropout must be a number in [0, 1) or one such number per "
+                             f"hidden layer, got {dropout!r}")
     if np.isscalar(dropout):
         rates = [float(dropout)] * n_hidden
     else:
-        rates = [float(r) for r in dropout]
+        rates = [float(r) for r in values]
         if len(rates) != n_hidden:
             raise InputError(
                 f"dropout has {len(rates)} rates but the network has {n_hidden} hidden "
