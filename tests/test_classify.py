@@ -381,6 +381,13 @@ def test_a_model_without_image_preprocessing_is_refused(trained):
     net.meta["preprocessing"] = {**C.DEFAULT_PREPROCESSING, "image_size": [10, 10]}
     with pytest.raises(InputError, match="takes 784 inputs but its preprocessing makes"):
         C.model_preprocessing(net)
+    for bad, message in (({"normalization": "zscore"}, "normalization must be one of"),
+                         ({"color_mode": "cmyk"}, "color_mode must be one of"),
+                         ({"invert": "no"}, "invert must be True or False")):
+        net.meta["preprocessing"] = {**C.DEFAULT_PREPROCESSING, **bad}
+        with pytest.raises(InputError, match="the model's image preprocessing is unusable "
+                                             f"\\({message}"):
+            C.model_preprocessing(net)
 
 
 def test_a_saved_classifier_predicts_the_same_after_loading(trained, tmp_path, sample):

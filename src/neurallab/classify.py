@@ -555,21 +555,46 @@ def evaluate(net: Network, X, y, *, preprocessing: dict | None = None) -> Classi
 
 # ---------------------------------------------------------------------------- image files
 def model_preprocessing(net: Network) -> dict:
-    """The image preprocessing a classifier was trained with, checked against its inputs."""
+    """The image preprocessing a classifier was trained with, checked against its inputs.
+
+    Every value is checked here (size, colour mode, normalization, inversion), once,
+    when a model is loaded for prediction or served — not as a puzzling error on
+    every image later.
+
+    Returns
+    -------
+    dict
+        ``{"image_size": [h, w], "color_mode", "normalization", "invert"}``.
+
+    Raises
+    ------
+    InputError
+        No preprocessing, an unusable value in it, or a size that does not make
+        ``net.n_inputs`` inputs.
+    """
+    from .datasets.images import preprocessing_config
+
     prep = net.meta.get("preprocessing") if isinstance(net.meta, dict) else None
     if not isinstance(prep, dict) or "image_size" not in prep:
         raise InputError(
             "this model has no image preprocessing (net.meta['preprocessing']), so it was "
             "not trained on images; train one with 'neurallab images train'"
         )
-    h, w = (int(v) for v in prep["image_size"])
-    channels = 3 if prep.get("color_mode", "grayscale") == "rgb" else 1
+    full = {**DEFAULT_PREPROCESSING, **prep}
+    try:
+        full = preprocessing_config(full["image_size"], full["color_mode"],
+                                    full["normalization"], full["invert"])
+    except (InputError, InputTypeError) as exc:
+        raise InputError(f"the model's image preprocessing is unusable ({exc}); the model "
+                         "file is inconsistent") from None
+    h, w = full["image_size"]
+    channels = 3 if full["color_mode"] == "rgb" else 1
     if h * w * channels != net.n_inputs:
         raise InputError(
             f"the model takes {net.n_inputs} inputs but its preprocessing makes "
             f"{h}×{w}×{channels} = {h * w * channels}; the model file is inconsistent"
         )
-    return {**DEFAULT_PREPROCESSING, **prep}
+    return full
 
 
 def image_file_inputs(sources, preprocessing: dict) -> np.ndarray:
