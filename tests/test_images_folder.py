@@ -228,6 +228,10 @@ def test_root_errors(tmp_path):
     with pytest.raises(InputError, match="workers must be >= 1"):
         (tmp_path / "c").mkdir()
         load_image_folder(tmp_path, workers=0)
+    for bad in (-1, 2.5, "3", True):
+        with pytest.raises(InputError, match=f"min_per_class must be a whole number >= 0, "
+                                             f"got {bad!r}"):
+            load_image_folder(tmp_path, min_per_class=bad)
 
 
 def test_rgb_and_normalised_loading(planted, loaded):

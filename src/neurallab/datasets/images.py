@@ -511,7 +511,8 @@ def load_image_folder(root, image_size=(28, 28), color_mode: str = "grayscale",
     h, w = _check_size(image_size)
     _check_choice(color_mode, "color_mode", COLOR_MODES)
     _check_choice(normalization, "normalization", NORMALIZATIONS)
-    if not isinstance(min_per_class, (int, np.integer)) or min_per_class < 0:
+    if isinstance(min_per_class, bool) or not isinstance(min_per_class, (int, np.integer)) \
+            or min_per_class < 0:
         raise InputError(f"min_per_class must be a whole number >= 0, got {min_per_class!r}")
     classes, files, file_class, skipped = _scan(root_path)
     if not classes:
