@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import neurallab as nl
-from neurallab.errors import InputError, JacobianTooLargeError
+from neurallab.errors import InputError, InputTypeError, JacobianTooLargeError
 from neurallab.optim import (
     BFGS,
     CG,
@@ -308,8 +308,34 @@ def test_registry_and_objects():
     (lambda: Adam(beta1=1.0), "beta1 must lie in [0, 1), got 1.0"),
     (lambda: Adam(beta2=-0.1), "beta2 must lie in [0, 1), got -0.1"),
     (lambda: BFGS(max_iter=0), "max_iter must be a positive integer, got 0"),
-    (lambda: LevenbergMarquardt(mu=0), "mu must be > 0 and mu_increase, mu_decrease > 1"),
+    (lambda: LevenbergMarquardt(mu=0),
+     "mu must be > 0, mu_max >= mu and mu_increase, mu_decrease > 1"),
+    (lambda: LevenbergMarquardt(ftol=float("nan")), "ftol must be a number >= 0, got nan"),
+    (lambda: Adam(eps=0), "eps must be > 0 (it keeps the step finite), got 0"),
+    (lambda: BFGS(gtol=-1.0), "gtol must be a positive number or None, got -1.0"),
 ])
 def test_bad_optimizer_settings(make, message):
     with pytest.raises(InputError, match=re.escape(message)):
         make()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: SGD(lr=0.1, momentum="high"), "momentum must be a number, got 'high'"),
+    (lambda: Adam(beta1=None), "beta1 must be a number, got None"),
+    (lambda: LevenbergMarquardt(mu="small"), "mu must be a number, got 'small'"),
+    (lambda: LevenbergMarquardt(max_jacobian_bytes="1G"),
+     "max_jacobian_bytes must be a number, got '1G'"),
+    (lambda: BFGS(gtol="tight"), "gtol must be a number, got 'tight'"),
+])
+def test_optimizer_settings_of_the_wrong_type(make, message):
+    with pytest.raises(InputTypeError, match=re.escape(message)):
+        make()
+
+
+@pytest.mark.parametrize("name", ["bfgs", "lbfgs", "cg", "newton-cg", "lm"])
+def test_a_learning_rate_for_a_full_batch_optimizer_is_refused(tutorial_net, sleep_scaled,
+                                                               name):
+    with pytest.raises(InputError, match=re.escape(
+            f"a learning rate (lr) is for gd, sgd and adam; optimizer {name!r} chooses its "
+            "own step lengths, so leave lr out")):
+        tutorial_net().fit(*sleep_scaled, optimizer=name, lr=0.1, verbose=0)

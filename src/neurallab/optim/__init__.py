@@ -54,4 +54,10 @@ def get_optimizer(spec, **kwargs) -> Optimizer:
             f"unknown optimizer {spec!r}; choose one of {', '.join(OPTIMIZERS)} "
             "or pass an object from neurallab.optim"
         )
-    return OPTIMIZERS[key](**kwargs)
+    cls = OPTIMIZERS[key]
+    if "lr" in kwargs and not issubclass(cls, FirstOrderOptimizer):
+        raise InputError(
+            f"a learning rate (lr) is for gd, sgd and adam; optimizer {key!r} chooses its own "
+            "step lengths, so leave lr out"
+        )
+    return cls(**kwargs)

@@ -15,6 +15,16 @@ from typing import Protocol
 
 import numpy as np
 
+from ..errors import InputTypeError
+
+
+def check_number(value, name: str) -> float:
+    """``value`` as a float, or an :class:`InputTypeError` naming the setting."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                     np.floating)):
+        raise InputTypeError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
 
 class Problem(Protocol):
     """The training objective as a function of θ (the network's flat ``params``)."""

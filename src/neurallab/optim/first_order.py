@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import InputError
-from .base import Optimizer
+from .base import Optimizer, check_number
 
 __all__ = ["FirstOrderOptimizer", "SGD", "GradientDescent", "Adam"]
 
@@ -112,7 +112,7 @@ class SGD(FirstOrderOptimizer):
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  **kwargs):
         super().__init__(lr, **kwargs)
-        if not 0.0 <= momentum < 1.0:
+        if not 0.0 <= check_number(momentum, "momentum") < 1.0:
             raise InputError(f"momentum must lie in [0, 1), got {momentum}")
         if nesterov and momentum == 0:
             raise InputError("nesterov=True needs a momentum > 0")
@@ -162,8 +162,10 @@ class Adam(FirstOrderOptimizer):
                  eps: float = 1e-8, **kwargs):
         super().__init__(lr, **kwargs)
         for nm, b in (("beta1", beta1), ("beta2", beta2)):
-            if not 0.0 <= b < 1.0:
+            if not 0.0 <= check_number(b, nm) < 1.0:
                 raise InputError(f"{nm} must lie in [0, 1), got {b}")
+        if not check_number(eps, "eps") > 0:
+            raise InputError(f"eps must be > 0 (it keeps the step finite), got {eps}")
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
         self._m = self._s = self._tmp = None
         self._root_c2 = self._lr_c1 = 1.0

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
 from ..errors import InputError, JacobianTooLargeError
-from .base import FullBatchOptimizer, IterationCallback, OptimizeResult
+from .base import FullBatchOptimizer, IterationCallback, OptimizeResult, check_number
 
 __all__ = ["LevenbergMarquardt"]
 
@@ -55,8 +55,14 @@ class LevenbergMarquardt(FullBatchOptimizer):
     def __init__(self, mu: float = 1e-3, mu_increase: float = 10.0, mu_decrease: float = 10.0,
                  mu_max: float = 1e10, gtol: float = 1e-10, ftol: float = 1e-15,
                  max_jacobian_bytes: int = 1 << 30, max_params: int = 5000):
-        if mu <= 0 or mu_increase <= 1 or mu_decrease <= 1:
-            raise InputError("mu must be > 0 and mu_increase, mu_decrease > 1")
+        for name, value in (("mu", mu), ("mu_increase", mu_increase),
+                            ("mu_decrease", mu_decrease), ("mu_max", mu_max), ("gtol", gtol),
+                            ("ftol", ftol), ("max_jacobian_bytes", max_jacobian_bytes),
+                            ("max_params", max_params)):
+            if not check_number(value, name) >= 0:
+                raise InputError(f"{name} must be a number >= 0, got {value}")
+        if mu <= 0 or mu_increase <= 1 or mu_decrease <= 1 or mu_max < mu:
+            raise InputError("mu must be > 0, mu_max >= mu and mu_increase, mu_decrease > 1")
         self.mu = float(mu)
         self.mu_increase = float(mu_increase)
         self.mu_decrease = float(mu_decrease)

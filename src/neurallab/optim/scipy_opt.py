@@ -12,7 +12,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..errors import InputError
-from .base import FullBatchOptimizer, IterationCallback, OptimizeResult, Problem
+from .base import FullBatchOptimizer, IterationCallback, OptimizeResult, Problem, check_number
 
 __all__ = ["ScipyOptimizer", "BFGS", "LBFGS", "CG", "NewtonCG"]
 
@@ -36,6 +36,8 @@ class ScipyOptimizer(FullBatchOptimizer):
                  options: dict | None = None):
         if max_iter is not None and (not isinstance(max_iter, int) or max_iter < 1):
             raise InputError(f"max_iter must be a positive integer, got {max_iter!r}")
+        if gtol is not None and not check_number(gtol, "gtol") > 0:
+            raise InputError(f"gtol must be a positive number or None, got {gtol}")
         self.max_iter = max_iter
         self.gtol = gtol
         self.options = dict(options or {})
