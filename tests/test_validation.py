@@ -389,6 +389,8 @@ def test_bad_seeds(net, sleep, seed, cls, message):
         nl.Network([2, 3, 1], seed=seed)
     with pytest.raises(cls, match=re.escape(message)):
         net.fit(*sleep, verbose=0, seed=seed)
+    with pytest.raises(cls, match=re.escape(message)):
+        net.initialize(seed)
 
 
 def test_numpy_integer_seed_is_stored_as_int_and_saves(tmp_path):

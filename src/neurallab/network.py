@@ -224,7 +224,7 @@ class Network:
         Weights are drawn in float64 and then cast, so a float32 network starts
         from the same numbers as its float64 twin.
         """
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         for W, b in zip(self.W, self.b, strict=True):
             n_in, n_out = W.shape
             if self.init == "normal":
