@@ -32,8 +32,8 @@
   function describeNormalization(n) {
     return {
       unit: "pixel values scaled to [0, 1]",
-      standard: "pixel values standardised",
       centered: "pixel values scaled to [−0.5, 0.5]",
+      none: "pixel values 0–255 as they are",
     }[n] || `normalization “${n}”`;
   }
 
