@@ -433,7 +433,7 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
     validation_split : float
         Alternatively, hold out this fraction of ``(X, y)`` (the last rows after a
         seeded shuffle) as validation data.
-    callbacks : list of Callback
+    callbacks : list of Callback, or one Callback
     verbose : int
         0 silent, 1 progress bar on a terminal, 2 one line per epoch.
     seed : int, optional
@@ -650,13 +650,13 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
     # one reusable buffer per batch: the training set is never copied per epoch
     Xb = None if full else np.empty((batch_size, X.shape[1]), dtype=X.dtype)
     Yb = None if full else np.empty((batch_size, Y.shape[1]), dtype=Y.dtype)
-    params = net.params
     last_good = net.get_params()
     count_correct = (lambda yhat, yb: _accuracy(yhat, yb) * yb.shape[0]) \
         if state.track_acc else None
     # big enough steps run as two halves on two cores (see neurallab._minibatch)
     with split_stepper(net, opt, loss_obj, l2, normalize, drop_rng, batch_size,
                        count_correct) as stepper:
+        params = net.params   # inside the block: it may live in shared memory there
         for epoch in range(epochs):
             opt.set_epoch(epoch, epochs)
             for cb in cbs:
