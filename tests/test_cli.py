@@ -200,6 +200,12 @@ def test_gradcheck_on_a_saved_model(capsys, species, tmp_path):
     code, out, _ = run(capsys, "gradcheck", "--model", model, "--data", path, "--reinit",
                        "--seed", "2", "--threshold", "1e-300")
     assert code == 1 and "FAILED: threshold 1e-300" in out and "fresh weights, seed 2" in out
+    # without --seed, --reinit draws the tutorial's seed: the same check twice
+    from neurallab.tutorial import DEFAULT_SEED
+
+    outs = [run(capsys, "gradcheck", "--model", model, "--data", path, "--reinit")[1]
+            for _ in range(2)]
+    assert outs[0] == outs[1] and f"fresh weights, seed {DEFAULT_SEED}" in outs[0]
 
 
 # ---------------------------------------------------------------------------- errors

@@ -372,10 +372,10 @@ def _gradcheck_problem(args):
     from ..tutorial import DEFAULT_SEED
     from ..tutorial._common import tutorial_setup
 
+    seed = DEFAULT_SEED if args.seed is None else args.seed
     if args.model is None:
         if args.data is not None or args.target is not None:
             raise CLIError("--data and --target need --model (the model to check on them)")
-        seed = DEFAULT_SEED if args.seed is None else args.seed
         net, _, _, X, y = tutorial_setup(seed)
         return net, X, y, "sse", False, f"the tutorial network (seed {seed})"
     if args.data is None:
@@ -384,7 +384,7 @@ def _gradcheck_problem(args):
         raise CLIError(f"--rows must be at least 1, got {args.rows}")
     net = _float64_copy(nl.load(args.model))
     if args.reinit:
-        net.initialize(args.seed)
+        net.initialize(seed)
     table = read_csv(args.data)
     meta = net.meta.get("csv") or {}
     target = args.target or meta.get("target")
@@ -414,7 +414,7 @@ def _gradcheck_problem(args):
         y = table.numeric([target])[:n]
         if net.output_scaler is not None and net.output_scaler.fitted:
             y = net.output_scaler.transform(y)
-    weights = f"fresh weights, seed {args.seed}" if args.reinit else "its trained weights"
+    weights = f"fresh weights, seed {seed}" if args.reinit else "its trained weights"
     return net, X, y, loss, loss != "sse", f"{args.model} ({weights}) on {n} rows of {args.data}"
 
 
