@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
+
 import numpy as np
 import pytest
 
@@ -80,19 +83,31 @@ def test_an_update_in_two_parts_equals_one_update_bit_for_bit(optimizer):
     assert np.array_equal(whole, parts)
 
 
-def _fit_weights(monkeypatch, mode, dropout=0.0, split=True):
-    # a small network, split as if it were big (or never split)
+def _fit_weights(monkeypatch, mode, dropout=0.0, split=True, callbacks=None):
+    # a small network, split as if it were big (or never split); the worker process
+    # may start at the third step
     monkeypatch.setattr(mb, "SPLIT_MIN_WORK", 1 if split else 1 << 40)
-    if mode is not None:
+    monkeypatch.setattr(mb, "PROCESS_START_STEP", 2)
+    if callable(mode):
+        monkeypatch.setattr(mb.ModeChooser, "next_mode", mode)
+    elif mode is not None:
         monkeypatch.setattr(mb.ModeChooser, "next_mode", lambda self: mode)
     X, y = _data(n=300, d=60, k=4, seed=5, dtype=np.float32)
     net = nl.Network([60, 64, 32, 4], activation="relu", output_activation="softmax",
                      init="he", dtype="float32", seed=0, dropout=dropout)
     assert mb.should_split(64, net.n_params) == split
+    own = net.params
     h = net.fit(X, y, loss="categorical_crossentropy", optimizer="adam", epochs=3,
-                batch_size=64, verbose=0, seed=7)
+                batch_size=64, verbose=0, seed=7, callbacks=callbacks)
     monkeypatch.undo()
+    assert net.params is own                      # back from shared memory
+    assert multiprocessing.active_children() == []  # the worker has ended
     return net.params.copy(), h.history
+
+
+def _every_mode_in_turn():
+    modes = itertools.cycle([mb.PROCESS, mb.INLINE, mb.PROCESS, mb.THREADS])
+    return lambda self: next(modes)
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.4])
@@ -103,6 +118,87 @@ def test_threads_or_not_the_weights_are_the_same_bit_for_bit(monkeypatch, dropou
     assert np.array_equal(inline, threaded)
     assert np.array_equal(inline, chosen)
     assert h1 == h2 == h3
+
+
+needs_fork = pytest.mark.skipif(not mb.process_mode_available(), reason="no fork here")
+
+
+@needs_fork
+@pytest.mark.parametrize("dropout", [0.0, 0.4])
+def test_a_worker_process_gives_the_same_weights_bit_for_bit(monkeypatch, dropout):
+    """The second half in another process — always, or mode changing at every step
+    (the dropout stream of the second half moves between the processes)."""
+    monkeypatch.setattr(mb, "usable_cores", lambda: 2)
+    inline, h1 = _fit_weights(monkeypatch, False, dropout)
+    process, h2 = _fit_weights(monkeypatch, mb.PROCESS, dropout)
+    mixed, h3 = _fit_weights(monkeypatch, _every_mode_in_turn(), dropout)
+    assert np.array_equal(inline, process)
+    assert np.array_equal(inline, mixed)
+    assert h1 == h2 == h3
+
+
+@needs_fork
+def test_the_step_timer_takes_the_worker_process_in_after_some_steps(monkeypatch):
+    monkeypatch.setattr(mb, "usable_cores", lambda: 2)
+    seen = []
+    original = mb.ModeChooser.next_mode
+
+    def spy(self):
+        seen.append(original(self))
+        return seen[-1]
+
+    inline, _ = _fit_weights(monkeypatch, False)
+    chosen, _ = _fit_weights(monkeypatch, spy)
+    assert mb.PROCESS not in seen[:3] and mb.PROCESS in seen   # from step 3 on
+    assert np.array_equal(inline, chosen)
+
+
+@needs_fork
+def test_the_worker_ends_when_training_is_stopped_by_an_exception(monkeypatch):
+    class Boom(nl.training.Callback):
+        def on_epoch_end(self, epoch, logs):
+            raise KeyboardInterrupt   # Ctrl-C between epochs: fit keeps the best weights
+
+    monkeypatch.setattr(mb, "usable_cores", lambda: 2)
+    params, history = _fit_weights(monkeypatch, mb.PROCESS, callbacks=[Boom()])
+    assert np.isfinite(params).all() and len(history["loss"]) == 1
+
+
+@needs_fork
+def test_a_failing_worker_is_a_clear_error_and_leaves_no_process(monkeypatch):
+    def fail(self):
+        raise MemoryError
+
+    monkeypatch.setattr(mb, "usable_cores", lambda: 2)
+    monkeypatch.setattr(mb.SplitStepper, "_remote_compute", fail)  # inherited by the fork
+    with pytest.raises(RuntimeError, match="worker process failed or ended unexpectedly"):
+        _fit_weights(monkeypatch, mb.PROCESS)
+    assert multiprocessing.active_children() == []
+
+
+def test_without_a_worker_process_training_falls_back_to_threads(monkeypatch):
+    def cannot_start(stepper):
+        raise OSError("no fork")
+
+    monkeypatch.setattr(mb, "usable_cores", lambda: 2)
+    inline, h1 = _fit_weights(monkeypatch, False)
+    monkeypatch.setattr(mb, "_HalfWorker", cannot_start)
+    fallback, h2 = _fit_weights(monkeypatch, mb.PROCESS)
+    assert np.array_equal(inline, fallback) and h1 == h2
+
+
+def test_a_dropout_stream_survives_the_trip_through_shared_memory():
+    rng, twin = np.random.default_rng(11), np.random.default_rng(11)
+    rng.random(3, dtype=np.float32)
+    twin.random(3, dtype=np.float32)
+    rng.integers(0, 2**31, dtype=np.uint32)   # leaves half a 64-bit word buffered
+    twin.integers(0, 2**31, dtype=np.uint32)
+    state = mb._PCG64State()
+    state.save(rng)
+    copy = np.random.default_rng(0)
+    state.load(copy)
+    np.testing.assert_array_equal(copy.integers(0, 2**31, 5, dtype=np.uint32),
+                                  twin.integers(0, 2**31, 5, dtype=np.uint32))
 
 
 def test_split_training_matches_unsplit_training(monkeypatch):
@@ -129,6 +225,20 @@ def test_mode_chooser_keeps_the_faster_mode():
         p = ch2.next_mode()
         ch2.record(p, 2.0 if p else 1.0)          # threads slower: stay inline
     assert ch2.parallel is False
+
+
+def test_mode_chooser_probes_an_added_mode_and_keeps_the_fastest():
+    ch = mb.ModeChooser(probe=2, exploit=4)
+    for _ in range(3):
+        ch.record(ch.next_mode(), 1.0)
+    ch.add_mode("process")
+    modes = []
+    for _ in range(3 * 2 + 1 + 4):
+        mode = ch.next_mode()
+        modes.append(mode)
+        ch.record(mode, {False: 3.0, True: 2.0, "process": 1.0}[mode])
+    assert modes[:7] == [False, True, "process", False, True, "process", False]
+    assert modes[7:] == ["process"] * 4
 
 
 def test_small_problems_are_not_split():

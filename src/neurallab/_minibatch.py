@@ -23,11 +23,27 @@ size alone), whether the halves then run concurrently or one after the other;
 both every few hundred steps, as the machine's load changes), and that choice
 affects only the speed. The same seed gives the same weights, bit for bit, on a
 quiet machine, a busy one, or a single core.
+
+A third mode runs the second half in a *worker process* (:class:`_HalfWorker`). Two
+threads share one interpreter lock, and a step is some forty NumPy calls, each of
+which takes and hands back that lock: on two cores the threads wait for each other
+at every call (measured: 1.45 ms per 784-256-128-10 step of 128 rows on two threads,
+2.1 ms inline). A forked process has a lock of its own; it shares the parameters,
+the optimizer's state, the gradient halves and its half of the batch with the
+training process through memory mapped into both, and the two meet only twice per
+step, on a pair of semaphores (about 1.1 ms per step). The worker starts only after
+:data:`PROCESS_START_STEP` steps, so that short runs pay nothing for it, and only
+where ``fork`` exists; the same split and the same arithmetic run in it, so the
+numbers are again the same bit for bit, and the step-timer decides between all
+three modes.
 """
 
 from __future__ import annotations
 
+import mmap
+import multiprocessing
 import os
+import signal
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -44,6 +60,17 @@ SPLIT_MIN_ROWS = 8
 #: steps with rows × parameters below this keep BLAS as it is (setting the thread
 #: count costs about a millisecond, more than such a whole training run may take)
 ONE_THREAD_MIN_WORK = 1 << 14
+#: the worker process is started at this step of a run (shorter runs never start it)
+PROCESS_START_STEP = 64
+#: a waiting side polls this long before it sleeps on the semaphore: waking a
+#: sleeping process costs tens of microseconds, twice per step
+SPIN_SECONDS = 2e-4
+#: ... and only for batches whose second half (inputs and targets) fits in this many
+#: bytes: it is copied to the worker every step, and large batches keep each NumPy
+#: call long enough for two threads to share the interpreter lock well
+PROCESS_MAX_HALF_BYTES = 16 << 20
+#: the mode names a step can run in (``ModeChooser`` for mini-batches)
+INLINE, THREADS, PROCESS = False, True, "process"
 
 
 def usable_cores() -> int:
@@ -69,35 +96,174 @@ def single_threaded_blas():
 
 
 class ModeChooser:
-    """Run steps inline or on two threads, whichever is measured faster.
+    """Run steps in whichever of several modes is measured fastest.
 
-    Probes ``probe`` steps in each mode (alternating, after one warm-up step), keeps
-    the mode with the lower median step time for ``exploit`` steps, then probes again.
+    ``modes`` defaults to ``(False, True)``: inline or on two threads. Probes
+    ``probe`` steps in each mode (round robin, after one warm-up step in the first
+    mode), keeps the mode with the lowest median step time for ``exploit`` steps,
+    then probes again. :meth:`add_mode` adds a mode and starts a new probe.
     """
 
-    def __init__(self, probe: int = 4, exploit: int = 256):
+    def __init__(self, probe: int = 4, exploit: int = 256, modes: tuple = (False, True)):
         self.probe, self.exploit = probe, exploit
+        self.modes = tuple(modes)
         self._step = 0
-        self._times: dict[bool, list[float]] = {False: [], True: []}
-        self.parallel = False
+        self._times: dict = {mode: [] for mode in self.modes}
+        self.parallel = self.modes[0]
 
-    def next_mode(self) -> bool:
-        """True: run the next step on two threads."""
-        cycle = 2 * self.probe + 1 + self.exploit
-        k = self._step % cycle
+    def add_mode(self, mode) -> None:
+        """Take ``mode`` into the choice; the next step begins a new probe."""
+        if mode not in self.modes:
+            self.modes = (*self.modes, mode)
+        self._step = 0
+
+    def _cycle(self) -> int:
+        return len(self.modes) * self.probe + 1 + self.exploit
+
+    def next_mode(self):
+        """The mode of the next step (``True``: two threads, for the default modes)."""
+        k = self._step % self._cycle()
+        last_probe = len(self.modes) * self.probe
         if k == 0:
-            self._times = {False: [], True: []}
-        if k <= 2 * self.probe:  # warm-up, then alternate
-            self.parallel = bool(k % 2)
-        elif k == 2 * self.probe + 1:
-            self.parallel = bool(np.median(self._times[True]) < np.median(self._times[False]))
+            self._times = {mode: [] for mode in self.modes}
+        if k <= last_probe:  # warm-up, then round robin
+            self.parallel = self.modes[k % len(self.modes)]
+        elif k == last_probe + 1:  # the fastest; the first listed on a tie
+            self.parallel = min(self.modes, key=lambda mode: np.median(self._times[mode]))
         return self.parallel
 
-    def record(self, parallel: bool, seconds: float) -> None:
-        k = self._step % (2 * self.probe + 1 + self.exploit)
-        if 1 <= k <= 2 * self.probe:
-            self._times[parallel].append(seconds)
+    def record(self, mode, seconds: float) -> None:
+        k = self._step % self._cycle()
+        if 1 <= k <= len(self.modes) * self.probe and mode in self._times:
+            self._times[mode].append(seconds)
         self._step += 1
+
+
+def _shared_empty(shape, dtype) -> np.ndarray:
+    """An uninitialised array in anonymous shared memory.
+
+    Mapped before the worker is forked, the pages are the same in both processes;
+    nothing is named (no ``/dev/shm`` entry to leak), and the memory goes back to
+    the system when the last process drops it.
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buf = mmap.mmap(-1, max(size, 1))   # MAP_SHARED | MAP_ANONYMOUS
+    return np.frombuffer(buf, dtype=dtype, count=int(np.prod(shape, dtype=np.int64))
+                         ).reshape(shape)
+
+
+def process_mode_available() -> bool:
+    """Whether a worker process can be forked here (Linux and other POSIX systems)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _wait(sem, alive=None) -> bool:
+    """Acquire ``sem``: poll for :data:`SPIN_SECONDS`, then sleep on it.
+
+    While sleeping, ``alive()`` is asked every half second; False (the other
+    process has gone) ends the wait unsuccessfully.
+    """
+    end = time.perf_counter() + SPIN_SECONDS
+    while time.perf_counter() < end:
+        if sem.acquire(False):
+            return True
+    while not sem.acquire(timeout=0.5):
+        if alive is not None and not alive():
+            return False
+    return True
+
+
+class _PCG64State:
+    """A PCG64 generator's state as six unsigned 64-bit words in shared memory."""
+
+    def __init__(self):
+        self.words = _shared_empty(6, np.uint64)
+
+    def save(self, rng: np.random.Generator) -> None:
+        st = rng.bit_generator.state
+        mask = (1 << 64) - 1
+        s, inc = st["state"]["state"], st["state"]["inc"]
+        self.words[:] = (s & mask, s >> 64, inc & mask, inc >> 64,
+                         st["has_uint32"], st["uinteger"])
+
+    def load(self, rng: np.random.Generator) -> None:
+        w = [int(v) for v in self.words]
+        rng.bit_generator.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": w[0] | (w[1] << 64), "inc": w[2] | (w[3] << 64)},
+            "has_uint32": w[4], "uinteger": w[5]}
+
+
+_STOP, _COMPUTE, _APPLY = 0, 1, 2
+#: where the optimizer's scalars begin in the control block
+_SCALARS = 7
+
+
+class _HalfWorker:
+    """A forked process that computes the second half of every step.
+
+    Shares with the training process (all created by :class:`SplitStepper` before
+    the fork): the parameters, the optimizer's state, both gradient halves, the
+    second half of the batch and a small control block. Per step the training
+    process posts ``go`` twice — compute the half's gradient, then apply the
+    optimizer to the second half of the parameter vector — and waits for ``done``
+    after each. The worker ignores Ctrl-C (the training process stops it), and it
+    leaves by itself when the training process is gone.
+    """
+
+    def __init__(self, stepper: SplitStepper):
+        ctx = multiprocessing.get_context("fork")
+        self.stepper = stepper
+        self.go, self.done = ctx.Semaphore(0), ctx.Semaphore(0)
+        self.proc = ctx.Process(target=self._run, args=(os.getpid(),), daemon=True,
+                                name="neurallab-step")
+        self.proc.start()
+        self.post(-1)   # a first round trip, no work: it runs and answers
+        if not self.result():
+            self.close()
+            raise OSError("the worker process did not answer")
+
+    # ---- in the training process
+    def post(self, cmd: int) -> None:
+        self.stepper.ctrl[0] = cmd
+        self.stepper.ctrl[1] = 0
+        self.go.release()
+
+    def result(self) -> bool:
+        """Wait for the posted command; False if the worker failed or ended."""
+        return _wait(self.done, self.proc.is_alive) and self.stepper.ctrl[1] == 0
+
+    def close(self) -> None:
+        """Stop the worker and reap it (also after a failure or an interrupt)."""
+        if self.proc.is_alive():
+            self.stepper.ctrl[0] = _STOP
+            self.go.release()
+            self.proc.join(timeout=5)
+            if self.proc.is_alive():  # pragma: no cover - stuck: not expected
+                self.proc.terminate()
+                self.proc.join(timeout=5)
+        else:
+            self.proc.join(timeout=5)
+
+    # ---- in the worker process
+    def _run(self, parent: int) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the training process stops us
+        st = self.stepper
+        alive = lambda: os.getppid() == parent  # noqa: E731
+        while _wait(self.go, alive):
+            cmd = int(st.ctrl[0])
+            if cmd == _STOP:
+                return
+            try:
+                if cmd == _COMPUTE:
+                    st._remote_compute()
+                elif cmd == _APPLY:
+                    st._remote_apply()
+                st.ctrl[1] = 0
+            except BaseException:  # the training process reports it
+                st.ctrl[1] = 1
+            self.done.release()
 
 
 class SplitStepper:
@@ -107,11 +273,16 @@ class SplitStepper:
     number of correct predictions), check the cost, then :meth:`apply` (the
     optimizer's update). Buffers for the two partial gradients are allocated
     once and reused for every batch.
+
+    With ``processes=True`` (needs ``pool``) the parameters, the optimizer's state
+    and the gradients are moved into shared memory for the run (``net.params`` and
+    the optimizer's arrays are rebound to it; :meth:`close` moves them back), and a
+    worker process may take the second half (:class:`_HalfWorker`).
     """
 
     def __init__(self, net, opt, loss: Loss, l2: float, normalize: bool,
                  rng: np.random.Generator | None, pool: Executor | None,
-                 accuracy_count=None):
+                 accuracy_count=None, processes: bool = False, batch_size: int = 0):
         self.net, self.opt, self.loss = net, opt, loss
         self.l2, self.normalize = l2, normalize
         self.pool = pool
@@ -119,13 +290,48 @@ class SplitStepper:
         # one dropout stream per half, derived from the training seed
         self.rngs = [None, None] if rng is None else \
             [np.random.default_rng(s) for s in rng.integers(0, 2**63, size=2)]
-        self.grads = [np.empty(net.n_params, dtype=net.dtype) for _ in range(2)]
         half = net.n_params // 2
         self.parts = (slice(0, half), slice(half, net.n_params))
         self.chooser = ModeChooser() if pool is not None else None
-        self._parallel = False
+        self._mode = INLINE
         self._t0 = 0.0
+        self._steps = 0
+        self.worker: _HalfWorker | None = None
+        self.rng_state: _PCG64State | None = None
+        self._rng_remote = False   # the second half's dropout stream is in the worker
+        rows = batch_size - batch_size // 2
+        half_bytes = rows * (net.n_inputs + net.n_outputs) * np.dtype(net.dtype).itemsize
+        self._shared = bool(processes and pool is not None and batch_size >= 2
+                            and half_bytes <= PROCESS_MAX_HALF_BYTES
+                            and process_mode_available()
+                            and (rng is None
+                                 or isinstance(self.rngs[1].bit_generator, np.random.PCG64)))
+        if not self._shared:
+            self.grads = [np.empty(net.n_params, dtype=net.dtype) for _ in range(2)]
+            return
+        self.grads = [_shared_empty(net.n_params, net.dtype) for _ in range(2)]
+        self.X1 = _shared_empty((rows, net.n_inputs), net.dtype)
+        self.Y1 = _shared_empty((rows, net.n_outputs), net.dtype)
+        #: [command, failed, rows of the second half, of the first, load the dropout
+        #: state, cost, correct count, the optimizer's scalars (step count, rates)...]
+        self._scalars = [k for k, v in vars(opt).items() if type(v) in (int, float, bool)]
+        self.ctrl = _shared_empty(_SCALARS + len(self._scalars), np.float64)
+        self.rng_state = _PCG64State() if rng is not None else None
+        # the run's arrays move into shared memory (moved back by close())
+        self._own_params = net.params
+        shared = _shared_empty(net.n_params, net.dtype)
+        shared[...] = net.params
+        net.params = shared
+        net.W, net.b = net._views(shared)
+        self._opt_arrays = {}
+        for k, v in vars(opt).items():
+            if isinstance(v, np.ndarray) and v.shape == (net.n_params,):
+                a = _shared_empty(v.shape, v.dtype)
+                a[...] = v
+                setattr(opt, k, a)
+                self._opt_arrays[k] = a
 
+    # ---- one half
     def _half(self, k: int, X: np.ndarray, Y: np.ndarray, m: int):
         net = self.net
         cache = net._forward(X, self.rngs[k])
@@ -136,6 +342,38 @@ class SplitStepper:
         correct = self.accuracy_count(cache.yhat, Y) if self.accuracy_count else 0
         return value, correct
 
+    def _remote_compute(self) -> None:
+        """In the worker: the second half of the batch now in ``X1``/``Y1``."""
+        ctrl = self.ctrl
+        rows, h = int(ctrl[2]), int(ctrl[3])
+        if ctrl[4]:
+            self.rng_state.load(self.rngs[1])
+        ctrl[5], ctrl[6] = self._half(1, self.X1[:rows], self.Y1[:rows], h + rows)
+        if self.rngs[1] is not None:
+            self.rng_state.save(self.rngs[1])
+
+    def _remote_apply(self) -> None:
+        """In the worker: the optimizer's step on the second part of the parameters."""
+        for i, k in enumerate(self._scalars):
+            setattr(self.opt, k, type(getattr(self.opt, k))(self.ctrl[_SCALARS + i]))
+        self._apply_part(self.parts[1])
+
+    def _fetch_rng(self) -> None:
+        """The second half's dropout stream back from the worker (mode change)."""
+        if self._rng_remote:
+            self.rng_state.load(self.rngs[1])
+            self._rng_remote = False
+
+    def _start_worker(self) -> bool:
+        try:
+            self.worker = _HalfWorker(self)
+        except (OSError, RuntimeError, ValueError):
+            self.worker = None
+            self._shared = False   # cannot start here: threads and inline remain
+            return False
+        return True
+
+    # ---- a step
     def compute(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, int]:
         """Forward and backward on both halves; returns (data cost, correct count).
 
@@ -143,18 +381,58 @@ class SplitStepper:
         ``normalize`` — the same number the unsplit step computes.
         """
         self._t0 = time.perf_counter()
-        self._parallel = self.chooser.next_mode() if self.chooser else False
+        if self._shared and self.worker is None and self._steps == PROCESS_START_STEP \
+                and self._start_worker():
+            self.chooser.add_mode(PROCESS)
+        self._steps += 1
+        mode = self.chooser.next_mode() if self.chooser else INLINE
+        if mode == PROCESS and self.worker is None and not (
+                self._shared and self._start_worker()):
+            mode = THREADS
+        self._mode = mode
         m = X.shape[0]
         h = m // 2
-        if self._parallel:
-            future = self.pool.submit(self._half, 1, X[h:], Y[h:], m)
+        if mode == PROCESS and not (m - h <= self.X1.shape[0] and X.dtype == self.X1.dtype
+                                    and Y.shape[1:] == self.Y1.shape[1:]
+                                    and Y.dtype == self.Y1.dtype):
+            mode = self._mode = THREADS   # not the shapes it was made for (not expected)
+        if mode == PROCESS:
+            collect = self._post_compute(X[h:], Y[h:], h)
             v0, c0 = self._half(0, X[:h], Y[:h], m)
-            v1, c1 = future.result()
+            v1, c1 = collect()
         else:
-            v0, c0 = self._half(0, X[:h], Y[:h], m)
-            v1, c1 = self._half(1, X[h:], Y[h:], m)
+            self._fetch_rng()
+            if mode == THREADS:
+                future = self.pool.submit(self._half, 1, X[h:], Y[h:], m)
+                v0, c0 = self._half(0, X[:h], Y[:h], m)
+                v1, c1 = future.result()
+            else:
+                v0, c0 = self._half(0, X[:h], Y[:h], m)
+                v1, c1 = self._half(1, X[h:], Y[h:], m)
         value = v0 + v1
         return (value / m if self.normalize else value), c0 + c1
+
+    def _post_compute(self, X1, Y1, h):
+        """Hand the second half to the worker; returns the call that collects it."""
+        rows = X1.shape[0]
+        self.X1[:rows] = X1
+        self.Y1[:rows] = Y1
+        ctrl = self.ctrl
+        ctrl[2], ctrl[3], ctrl[4] = rows, h, 0.0
+        if self.rng_state is not None and not self._rng_remote:
+            self.rng_state.save(self.rngs[1])
+            ctrl[4] = 1.0
+            self._rng_remote = True
+        self.worker.post(_COMPUTE)
+
+        def collect():
+            if not self.worker.result():
+                raise RuntimeError(
+                    "the training worker process failed or ended unexpectedly; train "
+                    "again (set NEURALLAB_STEP_PROCESS=0 to train without it)")
+            c = float(ctrl[6])
+            return float(ctrl[5]), (int(c) if c.is_integer() else c)
+        return collect
 
     def _apply_part(self, part: slice) -> None:
         g0, g1 = self.grads
@@ -162,9 +440,18 @@ class SplitStepper:
         self.opt._update(self.net.params, g0, part)
 
     def apply(self) -> None:
-        """The optimizer's step with the summed gradient, on two threads or one."""
+        """The optimizer's step with the summed gradient, on two cores or one."""
         self.opt._begin_step(self.net.params)
-        if self._parallel:
+        if self._mode == PROCESS:
+            for i, k in enumerate(self._scalars):
+                self.ctrl[_SCALARS + i] = getattr(self.opt, k)
+            self.worker.post(_APPLY)
+            self._apply_part(self.parts[0])
+            if not self.worker.result():
+                raise RuntimeError(
+                    "the training worker process failed or ended unexpectedly during an "
+                    "update; train again (set NEURALLAB_STEP_PROCESS=0 to train without it)")
+        elif self._mode == THREADS:
             future = self.pool.submit(self._apply_part, self.parts[1])
             self._apply_part(self.parts[0])
             future.result()
@@ -172,7 +459,26 @@ class SplitStepper:
             self._apply_part(self.parts[0])
             self._apply_part(self.parts[1])
         if self.chooser:
-            self.chooser.record(self._parallel, time.perf_counter() - self._t0)
+            self.chooser.record(self._mode, time.perf_counter() - self._t0)
+
+    def close(self) -> None:
+        """Stop the worker; the parameters and optimizer state back in private memory."""
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+        if not hasattr(self, "_own_params"):
+            return
+        if self.rng_state is not None:
+            self._fetch_rng()
+        net = self.net
+        if net.params is not self._own_params:
+            self._own_params[...] = net.params
+            net.params = self._own_params
+            net.W, net.b = net._views(net.params)
+        for k, a in self._opt_arrays.items():
+            if getattr(self.opt, k) is a:
+                setattr(self.opt, k, a.copy())
+        del self._own_params
 
 
 @contextmanager
@@ -182,7 +488,10 @@ def split_stepper(net, opt, loss: Loss, l2: float, normalize: bool, rng, batch_s
 
     Inside the block BLAS is single-threaded (also when steps are not split: a
     mini-batch's products are too small to share out) and, with two or more cores,
-    one worker thread takes the second half of each step; both end with the block.
+    one worker thread — and, after :data:`PROCESS_START_STEP` steps, one worker
+    process — may take the second half of each step; all end with the block.
+    ``net.params`` may be a different (shared) array inside the block: read it
+    after entering.
     """
     split = should_split(batch_size, net.n_params)
     with ExitStack() as stack:
@@ -195,4 +504,10 @@ def split_stepper(net, opt, loss: Loss, l2: float, normalize: bool, rng, batch_s
         if usable_cores() >= 2:
             pool = stack.enter_context(
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="neurallab-step"))
-        yield SplitStepper(net, opt, loss, l2, normalize, rng, pool, accuracy_count)
+        processes = os.environ.get("NEURALLAB_STEP_PROCESS", "1") != "0"
+        stepper = SplitStepper(net, opt, loss, l2, normalize, rng, pool, accuracy_count,
+                               processes=processes, batch_size=batch_size)
+        try:
+            yield stepper
+        finally:
+            stepper.close()
