@@ -45,6 +45,7 @@ import multiprocessing
 import os
 import signal
 import time
+import warnings
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 
@@ -218,7 +219,13 @@ class _HalfWorker:
         self.go, self.done = ctx.Semaphore(0), ctx.Semaphore(0)
         self.proc = ctx.Process(target=self._run, args=(os.getpid(),), daemon=True,
                                 name="neurallab-step")
-        self.proc.start()
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns on fork in a process with threads (BLAS, our pool):
+            # locks held by them stay locked in the child. The child uses none of
+            # them — only NumPy on its own arrays and two semaphores made for it.
+            warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks",
+                                    category=DeprecationWarning)
+            self.proc.start()
         self.post(-1)   # a first round trip, no work: it runs and answers
         if not self.result():
             self.close()
