@@ -655,8 +655,7 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
         if state.track_acc else None
     # big enough steps run as two halves on two cores (see neurallab._minibatch)
     with split_stepper(net, opt, loss_obj, l2, normalize, drop_rng, batch_size,
-                       count_correct) as stepper:
-        params = net.params   # inside the block: it may live in shared memory there
+                       count_correct, data=(X, Y)) as stepper:
         for epoch in range(epochs):
             opt.set_epoch(epoch, epochs)
             for cb in cbs:
@@ -665,18 +664,22 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
             correct = 0
             order = rng.permutation(n) if (shuffle and not full) else None
             for start in range(0, n, batch_size):
+                idx = None
                 if full:
                     xb, yb = X, Y
+                    m = n
                 else:
                     idx = order[start:start + batch_size] if order is not None else \
                         np.arange(start, min(start + batch_size, n))
                     m = idx.size
+                split = stepper is not None and m >= 2
+                if not (split or full):
                     xb = np.take(X, idx, axis=0, out=Xb[:m])
                     yb = np.take(Y, idx, axis=0, out=Yb[:m])
-                m = xb.shape[0]
-                split = stepper is not None and m >= 2
                 if split:
-                    J, n_correct = stepper.compute(xb, yb)   # data term only
+                    # data term only; each half gathers its own rows of X, Y
+                    J, n_correct = (stepper.compute(X, Y) if full
+                                    else stepper.compute(None, None, rows=idx))
                 else:
                     J, grad, cache = net._loss_and_grad(xb, yb, loss_obj, l2, normalize,
                                                         drop_rng)
@@ -685,7 +688,7 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
                     raise _diverged(history, epoch, "NaN" if math.isnan(J) else "infinite",
                                     at_start=(epoch == 0 and start == 0))
                 if start == 0:
-                    last_good[...] = params  # these weights gave a finite cost: keep them
+                    last_good[...] = net.params  # these weights gave a finite cost: keep them
                 pen = net.penalty(l2)  # at the weights the batch's cost was computed on
                 data = J if split else J - pen
                 data_sum += data * m if normalize else data
@@ -696,9 +699,9 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
                 else:
                     if state.track_acc:
                         correct += _accuracy(cache.yhat, yb) * m
-                    opt.step(params, grad)
+                    opt.step(net.params, grad)
                 history.n_evaluations += 1
-            if not np.isfinite(params).all():
+            if not np.isfinite(net.params).all():
                 net.set_params(last_good)
                 raise _diverged(history, epoch, "NaN")
             # the epoch's cost: data term over all rows + the batches' mean penalty (for
