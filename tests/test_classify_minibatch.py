@@ -26,36 +26,78 @@ def _onehot(y, k, dtype):
     return Y
 
 
+def _one_step(net, X, Y, loss, l2, normalize, opt, accuracy_count=None):
+    """One SplitStepper step on (X, Y); returns (data cost, correct, penalty)."""
+    opt.reset(net.n_params, net.dtype)
+    step = mb.SplitStepper(net, opt, get_loss(loss), l2, normalize, None, None,
+                           accuracy_count)
+    step.begin_epoch()
+    out = step.step(X, Y)
+    step.end_epoch()
+    step.close()
+    return out
+
+
+NETWORKS = {
+    "relu-softmax": dict(layer_sizes=[40, 16, 5], activation="relu",
+                         output_activation="softmax"),
+    "deep-tanh": dict(layer_sizes=[40, 9, 7, 6, 5], activation="tanh",
+                      output_activation="softmax"),
+    "sigmoid-no-bias": dict(layer_sizes=[40, 6, 5], activation="sigmoid",
+                            output_activation="sigmoid", bias=False),
+}
+
+
 @pytest.mark.parametrize("normalize", [True, False])
 @pytest.mark.parametrize("l2", [0.0, 0.3])
-def test_two_halves_give_the_gradient_of_the_whole_batch(normalize, l2):
+@pytest.mark.parametrize("kind", list(NETWORKS))
+def test_the_two_sides_make_the_step_of_the_whole_network(kind, normalize, l2):
+    """Cut along the first hidden layer, the two sides' step is gradient descent on
+    the whole network: the same cost, penalty and update as one piece."""
     X, y = _data()
-    net = nl.Network([40, 16, 5], activation="relu", output_activation="softmax", seed=1)
-    loss = get_loss("categorical_crossentropy")
+    net = nl.Network(**NETWORKS[kind], seed=1)
+    loss = "binary_crossentropy" if kind == "sigmoid-no-bias" else "categorical_crossentropy"
     Y = _onehot(y, 5, np.float64)
-    J, g = net.loss_and_grad(X, Y, loss="categorical_crossentropy", l2=l2,
-                             normalize=normalize)
-    opt = nl.optim.SGD(lr=0.1)
-    opt.reset(net.n_params, net.dtype)
-    step = mb.SplitStepper(net, opt, loss, l2, normalize, None, None)
-    data, _ = step.compute(X, Y)
-    g0, g1 = step.grads
-    np.testing.assert_allclose(g0 + g1, g, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(data + net.penalty(l2), J, rtol=1e-12)
+    J, g = net.loss_and_grad(X, Y, loss=loss, l2=l2, normalize=normalize)
     before = net.get_params()
-    step.apply()
+    data, _, pen = _one_step(net, X, Y, loss, l2, normalize, nl.optim.SGD(lr=0.1))
+    # the penalty at the weights before the step
+    assert pen == pytest.approx(nl.Network(**NETWORKS[kind], seed=1).penalty(l2), rel=1e-12)
+    np.testing.assert_allclose(data + pen, J, rtol=1e-12)
     np.testing.assert_allclose(net.params, before - 0.1 * g, rtol=1e-12, atol=1e-14)
 
 
-def test_correct_count_comes_from_both_halves():
+def test_a_regression_network_uses_the_general_output_path():
+    """Identity output and squared error: not the fused softmax loop."""
+    X, _ = _data()
+    Y = np.random.default_rng(4).normal(size=(X.shape[0], 2))
+    net = nl.Network([40, 10, 2], activation="leaky_relu", output_activation="identity",
+                     seed=3)
+    J, g = net.loss_and_grad(X, Y, loss="mse", normalize=True)
+    before = net.get_params()
+    data, _, _ = _one_step(net, X, Y, "mse", 0.0, True, nl.optim.SGD(lr=0.05))
+    assert data == pytest.approx(J, rel=1e-12)
+    np.testing.assert_allclose(net.params, before - 0.05 * g, rtol=1e-12, atol=1e-14)
+
+
+def test_correct_count_comes_from_the_step():
     X, y = _data(n=50)
     net = nl.Network([40, 8, 5], activation="relu", output_activation="softmax", seed=2)
     Y = _onehot(y, 5, np.float64)
-    step = mb.SplitStepper(net, nl.optim.Adam(), get_loss("cce"), 0.0, True, None, None,
-                           accuracy_count=lambda yhat, Yb: int(
-                               (yhat.argmax(1) == Yb.argmax(1)).sum()))
-    _, correct = step.compute(X, Y)
-    assert correct == int((net.forward(X).argmax(1) == y).sum())
+    expected = int((net.forward(X).argmax(1) == y).sum())
+    _, correct, _ = _one_step(net, X, Y, "cce", 0.0, True, nl.optim.Adam(),
+                              accuracy_count=lambda yhat, Yb: int(
+                                  (yhat.argmax(1) == Yb.argmax(1)).sum()))
+    assert correct == expected
+
+
+def test_a_network_without_a_hidden_layer_is_not_cut():
+    assert not mb.can_split_model(nl.Network([784, 10], output_activation="softmax"))
+    assert not mb.can_split_model(nl.Network([5, 1, 3]))
+    assert mb.can_split_model(nl.Network([784, 256, 128, 10]))
+    with pytest.raises(ValueError, match="hidden layer of two or more units"):
+        mb.SplitStepper(nl.Network([4, 3]), nl.optim.SGD(), get_loss("sse"), 0.0, False,
+                        None, None)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "momentum", "nesterov"])
@@ -170,7 +212,7 @@ def test_a_failing_worker_is_a_clear_error_and_leaves_no_process(monkeypatch):
         raise MemoryError
 
     monkeypatch.setattr(mb, "usable_cores", lambda: 2)
-    monkeypatch.setattr(mb.SplitStepper, "_remote_compute", fail)  # inherited by the fork
+    monkeypatch.setattr(mb.SplitStepper, "_remote_phase1", fail)  # inherited by the fork
     with pytest.raises(RuntimeError, match="worker process failed or ended unexpectedly"):
         _fit_weights(monkeypatch, mb.PROCESS)
     assert multiprocessing.active_children() == []
@@ -182,7 +224,7 @@ def test_without_a_worker_process_training_falls_back_to_threads(monkeypatch):
 
     monkeypatch.setattr(mb, "usable_cores", lambda: 2)
     inline, h1 = _fit_weights(monkeypatch, False)
-    monkeypatch.setattr(mb, "_HalfWorker", cannot_start)
+    monkeypatch.setattr(mb, "_SideWorker", cannot_start)
     fallback, h2 = _fit_weights(monkeypatch, mb.PROCESS)
     assert np.array_equal(inline, fallback) and h1 == h2
 
@@ -261,16 +303,67 @@ def test_blas_is_single_threaded_only_inside_the_block():
 def test_float32_stays_float32_through_a_step():
     """No silent float64: activations, deltas, gradients and optimizer state."""
     X, y = _data(n=64, d=30, k=4, dtype=np.float32)
-    net = nl.Network([30, 16, 4], activation="relu", output_activation="softmax",
+    net = nl.Network([30, 16, 8, 4], activation="relu", output_activation="softmax",
                      dtype="float32", seed=0, dropout=0.3)
     Y = _onehot(y, 4, np.float32)
     opt = nl.optim.Adam()
     opt.reset(net.n_params, net.dtype)
     step = mb.SplitStepper(net, opt, get_loss("cce"), 1e-3, True, np.random.default_rng(0),
                            None)
-    step.compute(X, Y)
-    step.apply()
-    cache = net._forward(X, np.random.default_rng(1))
-    arrays = [*step.grads, opt._m, opt._s, net.params, *cache.z, *cache.a, *cache.inputs,
-              *(m for m in cache.masks if m is not None)]
+    step.begin_epoch()
+    step.step(X, Y)
+    step.end_epoch()
+    arrays = [opt._m, opt._s, net.params]
+    for side in step.sides:
+        arrays += [side.p, side.g, *side.state.values(), *side.first[:2], *side.batch]
     assert {a.dtype for a in arrays} == {np.dtype(np.float32)}
+
+
+@pytest.mark.parametrize("mode", [mb.INLINE, mb.THREADS,
+                                  pytest.param(mb.PROCESS, marks=needs_fork)])
+def test_ctrl_c_in_the_middle_of_an_epoch_keeps_the_latest_weights(monkeypatch, mode):
+    """The sides hand their weights back on Ctrl-C: the first epoch's steps so far
+    are not lost (there is no finished epoch to fall back on)."""
+    calls = []
+    original = mb._Side.phase1
+
+    def interrupt_at_the_fifth_step(self, *args):
+        calls.append(1)
+        if len(calls) == 9:   # side 0 of step 5 (two sides per step)
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(mb, "usable_cores", lambda: 2)
+    monkeypatch.setattr(mb, "SPLIT_MIN_WORK", 1)
+    monkeypatch.setattr(mb, "PROCESS_START_STEP", 0)
+    monkeypatch.setattr(mb.ModeChooser, "next_mode", lambda self: mode)
+    monkeypatch.setattr(mb._Side, "phase1", interrupt_at_the_fifth_step)
+    X, y = _data(n=640, d=20, k=3, dtype=np.float32)
+    net = nl.Network([20, 16, 3], activation="relu", output_activation="softmax",
+                     dtype="float32", seed=0)
+    start = net.get_params()
+    h = net.fit(X, y, loss="categorical_crossentropy", optimizer="adam", epochs=2,
+                batch_size=64, verbose=0, seed=1)
+    assert h.interrupted and h.epoch == []
+    assert np.isfinite(net.params).all() and not np.array_equal(net.params, start)
+    assert multiprocessing.active_children() == []
+
+
+def test_a_diverging_run_keeps_the_last_finite_weights_not_the_sides(monkeypatch):
+    """Epoch 1 ends with a finite cost but weights blown up by a huge batch; epoch 2's
+    first cost is NaN: the network goes back to the last weights that gave a finite
+    cost (epoch 1's start), not to what the sides hold."""
+    monkeypatch.setattr(mb, "SPLIT_MIN_WORK", 1)
+    X, y = _data(n=256, d=20, k=3)
+    X[200:] *= 1e200
+    net = nl.Network([20, 16, 3], activation="relu", output_activation="softmax", seed=0)
+    start = net.get_params()
+    seen = []
+    keep = nl.training.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append(net.get_params()))
+    with np.errstate(all="ignore"), pytest.raises(nl.TrainingDivergedError) as err:
+        net.fit(X, y, loss="categorical_crossentropy", optimizer="sgd", lr=0.1, epochs=3,
+                batch_size=64, verbose=0, shuffle=False, callbacks=[keep])
+    assert "epoch/iteration 2" in str(err.value) and len(seen) == 1
+    assert np.abs(seen[0]).max() > 1e100          # what epoch 2 started from
+    assert np.array_equal(net.params, start)

@@ -1,49 +1,52 @@
-"""One mini-batch step on two cores: a batch's gradient is the sum of its halves'.
+"""One mini-batch step on two cores: the network cut in two along its first layer.
 
-For a loss summed (or averaged) over samples, with ``m`` rows split as A + B::
+A step of a 784-256-128-10 classifier on 128 rows is some 130 million
+multiply-adds in eight matrix products, most of them in the first layer. Two
+cores share it out by *units* (:class:`_Side`): side 0 computes the first 128
+units of the first hidden layer, side 1 the other 128, each with its own half of
+``W₁`` and the matching rows of ``W₂``; they swap one 128×128 partial product
+(``z₂ = a₁[:, :128]·W₂[:128] + a₁[:, 128:]·W₂[128:]``), and both then compute the
+small layers after it alike. Each side owns its weights, gradient and optimizer
+state and updates them itself.
 
-    ∇J(batch) = Σ_A ∇Jᵢ / m + Σ_B ∇Jᵢ / m  (+ λ·W once)
+Why not split the *batch* — each core the whole network on half the rows, the
+gradients summed? Then both cores read all the weights, and each core writes
+half of them (or of the gradient) every step. On this kind of machine a core
+that writes a cache line the other core has read must first have the other's
+copy dropped: measured, that made the update three to four times slower and the
+products behind it slower too (1.07 ms per step, against 0.93 ms cut by units).
+Cut by units, only the partial product (64 KB) and the next batch cross between
+the cores.
 
-so the two halves can be propagated forward and backward at the same time, and the
-optimizer's element-wise update can then run on the two halves of the parameter
-vector at the same time. NumPy releases the GIL inside matrix products and large
-element-wise loops, so two Python threads do run on two cores.
+Why not let BLAS spread each product over both cores? A step is eight *small*
+products. A multi-threaded BLAS wakes and synchronises its threads inside every
+one, and when the other core is busy — another process, a web server — each
+product waits for a thread that is not running: on a loaded two-core machine such
+a step took 5–10× longer than with one BLAS thread. Here BLAS runs one thread per
+call, and a step synchronises once.
 
-Why not let BLAS spread each matrix product over both cores instead? A mini-batch
-step is about eight *small* products (128×784 by 784×256 and smaller). A
-multi-threaded BLAS wakes and synchronises its threads inside every one of them,
-and when the other core is busy — another process, a web server — each product
-waits for a thread that is not running: on a loaded two-core machine such a step
-took 5–10× longer than with one BLAS thread. Here BLAS runs one thread per call,
-and a step synchronises only twice, on threads that block instead of spin.
+Timing never changes the numbers. The cut depends on the network alone, and the
+two sides run the same operations whether one after the other (inline), on two
+threads, or side 1 in a worker process (:class:`_SideWorker`, a forked process
+with an interpreter lock of its own: two threads wait for each other's lock at
+every NumPy call). :class:`ModeChooser` picks whichever mode is fastest *right
+now* (it re-times them every few hundred steps, as the machine's load changes);
+the same seed gives the same weights, bit for bit, on a quiet machine, a busy
+one, or a single core. The worker starts only after :data:`PROCESS_START_STEP`
+steps, so that short runs pay nothing for it, and only where ``fork`` exists.
 
-Timing never changes the numbers. A batch is always split the same way (from its
-size alone), whether the halves then run concurrently or one after the other;
-:class:`ModeChooser` picks whichever of the two is faster *right now* (it re-times
-both every few hundred steps, as the machine's load changes), and that choice
-affects only the speed. The same seed gives the same weights, bit for bit, on a
-quiet machine, a busy one, or a single core.
-
-A third mode runs the second half in a *worker process* (:class:`_HalfWorker`). Two
-threads share one interpreter lock, and a step is some forty NumPy calls, each of
-which takes and hands back that lock: on two cores the threads wait for each other
-at every call (measured: 1.45 ms per 784-256-128-10 step of 128 rows on two threads,
-2.1 ms inline). A forked process has a lock of its own; it shares the parameters,
-the optimizer's state, the gradient halves and its half of the batch with the
-training process through memory mapped into both, and the two meet only twice per
-step, on a pair of semaphores (about 1.1 ms per step). The worker starts only after
-:data:`PROCESS_START_STEP` steps, so that short runs pay nothing for it, and only
-where ``fork`` exists; the same split and the same arithmetic run in it, so the
-numbers are again the same bit for bit, and the step-timer decides between all
-three modes.
+During a step the sides also fetch the *next* batch's rows from the training set
+(each half of them) into a buffer both read, so a step rarely waits for memory.
 """
 
 from __future__ import annotations
 
+import copy
 import mmap
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import warnings
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -51,6 +54,7 @@ from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
+from . import _kernels
 from .losses import Loss
 
 #: split a batch only when rows × parameters reaches this (smaller steps are
@@ -66,10 +70,9 @@ PROCESS_START_STEP = 64
 #: a waiting side polls this long before it sleeps on the semaphore: waking a
 #: sleeping process costs tens of microseconds, twice per step
 SPIN_SECONDS = 2e-4
-#: ... and only for batches whose second half (inputs and targets) fits in this many
-#: bytes: it is copied to the worker every step, and large batches keep each NumPy
-#: call long enough for two threads to share the interpreter lock well
-PROCESS_MAX_HALF_BYTES = 16 << 20
+#: the worker process and the next-batch buffers are used only for batches whose
+#: inputs and targets take at most this many bytes (larger ones: threads or inline)
+PROCESS_MAX_BATCH_BYTES = 16 << 20
 #: the mode names a step can run in (``ModeChooser`` for mini-batches)
 INLINE, THREADS, PROCESS = False, True, "process"
 
@@ -196,23 +199,234 @@ class _PCG64State:
             "has_uint32": w[4], "uinteger": w[5]}
 
 
-_STOP, _COMPUTE, _APPLY = 0, 1, 2
-#: the control block's slot for the step parity (which parameter buffer is current)
-_PARITY = 8
+_STOP, _STEP, _SYNC = 0, 1, 2
+# the control block's slots
+(_CMD, _FAILED, _ROWS, _SOURCE, _PARITY, _LOAD_RNG, _SQ, _NORM, _SLOT,
+ _NEXT) = range(10)
 #: where the optimizer's scalars begin in the control block
-_SCALARS = 9
+_SCALARS = 10
+#: where a side's batch comes from: the whole training set, rows it gathers itself,
+#: or the rows both sides gathered into a shared buffer during the previous step
+_WHOLE, _GATHER, _PREFETCHED = 0, 1, 2
 
 
-class _HalfWorker:
-    """A forked process that computes the second half of every step.
+def can_split_model(net) -> bool:
+    """Whether ``net`` can be cut in two for :class:`SplitStepper` (a hidden layer
+    of two or more units: the first layer's units are shared out)."""
+    return net.n_layers >= 2 and net.layer_sizes[1] >= 2
 
-    Shares with the training process (all created by :class:`SplitStepper` before
-    the fork): the parameters, the optimizer's state, both gradient halves, the
-    second half of the batch and a small control block. Per step the training
-    process posts ``go`` twice — compute the half's gradient, then apply the
-    optimizer to the second half of the parameter vector — and waits for ``done``
-    after each. The worker ignores Ctrl-C (the training process stops it), and it
-    leaves by itself when the training process is gone.
+
+class _Side:
+    """One of the two halves of the network in a split step, with its own weights.
+
+    Side ``k`` owns half of the first hidden layer's units ``cols``: the columns
+    ``W₁[:, cols]``, ``b₁[cols]`` and the matching rows ``W₂[cols, :]``. The layers
+    after the second — and ``b₂`` — are small, and *both* sides hold, compute and
+    update them alike (the same operations on the same numbers give the same bits).
+    A step, for a batch ``X`` (every side sees all its rows)::
+
+        phase 1:  a₁ = f(X·W₁[:, cols] + b₁[cols]);   P = a₁·W₂[cols, :]
+                  — then the sides swap P: z₂ = P₀ + P₁ + b₂ —
+        phase 2:  the rest of the forward pass, the loss and δ₂ (both sides);
+                  ∂J/∂W₂[cols, :] = a₁ᵀ·δ₂,  δ₁ = f'(z₁) ⊙ δ₂·W₂[cols, :]ᵀ,
+                  ∂J/∂W₁[:, cols] = Xᵀ·δ₁;  then the optimizer's update.
+
+    Only ``P`` (rows × units of the second layer) crosses between the sides. Each
+    side's weights, gradient and optimizer state are one flat vector of its own
+    (``p``, ``g``, ``state``), laid out block by block; :attr:`index` maps it to
+    the network's ``params``.
+    """
+
+    def __init__(self, net, k: int, cols: slice, opt, loss, alloc, rngs):
+        self.net, self.k, self.cols = net, k, cols
+        positions = np.arange(net.n_params)
+        Wi, bi = net._views(positions)
+        blocks = [Wi[0][:, cols], bi[0][cols] if bi[0] is not None else None,
+                  Wi[1][cols, :], bi[1]]
+        for W, b in zip(Wi[2:], bi[2:], strict=True):
+            blocks += [W, b]
+        blocks = [b for b in blocks if b is not None]
+        #: positions in the network's ``params`` of this side's vector
+        self.index = np.concatenate([b.ravel() for b in blocks])
+        size, dt = self.index.size, net.dtype
+        self.p, self.g = alloc(size, dtype=dt), alloc(size, dtype=dt)
+        self.W, self.b = self._views(self.p, Wi, bi)
+        self.dW, self.db = self._views(self.g, Wi, bi)
+        #: which of W's blocks are this side's alone (the penalty counts the rest once)
+        self.own_weights = 2 if k == 1 else len(self.W)
+        # the optimizer: a copy with state vectors of this side's size
+        self.state = {name: alloc(size, dtype=v.dtype) for name, v in vars(opt).items()
+                      if isinstance(v, np.ndarray) and v.shape == (net.n_params,)}
+        self.opt = copy.copy(opt)
+        for name, a in self.state.items():
+            setattr(self.opt, name, a)
+        #: dropout streams: one of its own (first hidden layer), one shared by both
+        self.rng_own, self.rng_common = rngs
+        self.X = self.Y = None   # this side's copy of the batch (gathered rows)
+        self._ones = np.ones(0, dtype=dt)   # a row of ones: Σ over rows as one product
+        #: the compiled softmax + cross-entropy output step, where it applies
+        self.fused_output = None
+        if (net.output_activation.name == "softmax" and net.n_outputs > 1
+                and getattr(loss, "name", "") == "categorical_crossentropy"
+                and np.dtype(dt) in (np.float32, np.float64)):
+            self.fused_output = _kernels.kernel("softmax_xent")
+
+    def _views(self, flat, Wi, bi):
+        Ws, bs, at = [], [], 0
+        shapes = [(Wi[0].shape[0], self.cols.stop - self.cols.start),
+                  (self.cols.stop - self.cols.start, Wi[1].shape[1])] + [W.shape for W in Wi[2:]]
+        for l, shape in enumerate(shapes):
+            n = shape[0] * shape[1]
+            Ws.append(flat[at:at + n].reshape(shape))
+            at += n
+            if bi[l] is None:
+                bs.append(None)
+            else:
+                bs.append(flat[at:at + shape[1]])
+                at += shape[1]
+        return Ws, bs
+
+    # ---- moving weights and optimizer state between the network and the side
+    def load(self, opt) -> None:
+        self.p[...] = self.net.params[self.index]
+        for name, a in self.state.items():
+            a[...] = getattr(opt, name)[self.index]
+
+    def publish(self, opt) -> None:
+        self.net.params[self.index] = self.p
+        for name, a in self.state.items():
+            getattr(opt, name)[self.index] = a
+
+    # ---- a step
+    def set_rows(self, m: int) -> None:
+        """Prepare for batches of up to ``m`` rows."""
+        if self._ones.size < m:
+            self._ones = np.ones(m, dtype=self.p.dtype)
+
+    def gather(self, data, rows: np.ndarray) -> None:
+        """This side's own copy of the batch: ``rows`` of ``data``."""
+        X, Y = data
+        r = rows.size
+        if self.X is None or self.X.shape[0] < r:
+            self.X = np.empty((r, X.shape[1]), dtype=X.dtype)
+            self.Y = np.empty((r, Y.shape[1]), dtype=Y.dtype)
+        self.batch = (np.take(X, rows, axis=0, out=self.X[:r]),
+                      np.take(Y, rows, axis=0, out=self.Y[:r]))
+
+    def prefetch(self, data, rows: np.ndarray, Xb: np.ndarray, Yb: np.ndarray) -> None:
+        """This side's half of the *next* batch into the buffers both sides read.
+
+        The training set's rows come from memory, not cache (some 60 µs for 128
+        rows of 784 floats); each side fetching half of them, while the other
+        fetches the other half, halves that.
+        """
+        h = rows.size // 2
+        part = slice(0, h) if self.k == 0 else slice(h, rows.size)
+        np.take(data[0], rows[part], axis=0, out=Xb[part])
+        np.take(data[1], rows[part], axis=0, out=Yb[part])
+
+    def phase1(self, P: np.ndarray, l2: float) -> float:
+        """First layer (own units) and its share ``P`` of the second layer's input;
+        returns this side's ``Σw²`` of its weights (for the penalty) when ``l2``."""
+        net, X = self.net, self.batch[0]
+        z = X @ self.W[0]
+        if self.b[0] is not None:
+            z += self.b[0]
+        a = net.activation.forward(z)
+        a_in, mask = a, None
+        if self.rng_own is not None and net.dropout[0] > 0:
+            keep = 1.0 - net.dropout[0]
+            mask = (self.rng_own.random(a.shape, dtype=net.dtype) < keep).astype(net.dtype)
+            mask *= 1.0 / keep
+            a_in = a * mask
+        self.first = (z, a, mask, a_in)
+        np.matmul(a_in, self.W[1], out=P)
+        if not l2:
+            return 0.0
+        return sum(float(np.vdot(W, W)) for W in self.W[:self.own_weights])
+
+    def phase2(self, P0: np.ndarray, P1: np.ndarray, loss, l2: float, normalize: bool,
+               accuracy_count):
+        """The rest of the step, the gradient into ``g``; returns (cost, correct)."""
+        net, (X, Y) = self.net, self.batch
+        last = net.n_layers - 1
+        z1, a1, mask1, a1_in = self.first
+        # layer l's input ins[l] (after dropout), pre-activation zs[l], output outs[l]
+        ins, zs, outs, masks = {1: a1_in}, {}, {}, {}
+        z = P0 + P1                      # the same order on both sides
+        for l in range(1, last + 1):
+            if l > 1:
+                z = ins[l] @ self.W[l]
+            if self.b[l] is not None:
+                z += self.b[l]
+            zs[l] = z
+            f = net.output_activation if l == last else net.activation
+            if l == last and self.fused_output is not None:
+                outs[l] = a = np.empty_like(z)   # the fused loop below fills it
+            else:
+                outs[l] = a = f.forward(z)
+            if l < last:
+                masks[l] = None
+                if self.rng_common is not None and net.dropout[l] > 0:
+                    keep = 1.0 - net.dropout[l]
+                    masks[l] = (self.rng_common.random(a.shape, dtype=net.dtype) < keep
+                                ).astype(net.dtype)
+                    masks[l] *= 1.0 / keep
+                    a = a * masks[l]
+                ins[l + 1] = a
+        scale = 1.0 / self._norm if normalize else 1.0
+        fused = self.fused_output
+        if fused is not None:   # softmax + cross-entropy: one compiled loop
+            yhat = outs[last]
+            delta = np.empty_like(yhat)
+            value, correct = fused(zs[last], Y, yhat, delta, yhat.dtype.type(scale))
+        else:
+            yhat = outs[last]
+            value, delta = loss.value_and_delta(Y, yhat, zs[last], net.output_activation)
+            if normalize:
+                delta *= scale
+        for l in range(last, 0, -1):   # the layers both sides hold, down to the second
+            np.matmul(ins[l].T, delta, out=self.dW[l])
+            if self.db[l] is not None:
+                np.dot(self._ones[:delta.shape[0]], delta, out=self.db[l])   # Σ rows
+            grad_a = delta @ self.W[l].T
+            if l > 1:
+                if masks[l - 1] is not None:
+                    grad_a *= masks[l - 1]
+                delta = net.activation.backward(zs[l - 1], outs[l - 1], grad_a, out=grad_a)
+        # ... and the first layer: this side's units only
+        if mask1 is not None:
+            grad_a *= mask1
+        delta = net.activation.backward(z1, a1, grad_a, out=grad_a)
+        np.matmul(X.T, delta, out=self.dW[0])
+        if self.db[0] is not None:
+            np.dot(self._ones[:delta.shape[0]], delta, out=self.db[0])
+        if l2:
+            for W, dW in zip(self.W, self.dW, strict=True):
+                dW += l2 * W
+        if fused is None:
+            correct = accuracy_count(yhat, Y) if accuracy_count else 0
+        return value, (correct if accuracy_count else 0)
+
+    def update(self, scalars: dict) -> None:
+        """The optimizer's step on this side's vector (scalars: the step's rates)."""
+        for name, v in scalars.items():
+            setattr(self.opt, name, v)
+        self.opt._update(self.p, self.g, slice(None))
+
+
+class _SideWorker:
+    """A forked process that runs side 1 of every step.
+
+    Side 1's weights, gradient and optimizer state live in memory mapped into both
+    processes, and so do the exchange buffers ``P`` and a small control block; the
+    worker's copy of the training data is the one it inherited at the fork. Per
+    step the training process posts ``go``; the worker runs phase 1 and answers
+    on ``done``; the training process, with its own phase 1 done, posts ``go``
+    again; the worker runs phase 2 and the update and waits for the next step.
+    Nothing else is awaited: the training process goes on with its own phase 2.
+    The worker ignores Ctrl-C (the training process stops it), and it leaves by
+    itself when the training process is gone.
     """
 
     def __init__(self, stepper: SplitStepper):
@@ -228,25 +442,30 @@ class _HalfWorker:
             warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks",
                                     category=DeprecationWarning)
             self.proc.start()
-        self.post(-1)   # a first round trip, no work: it runs and answers
-        if not self.result():
+        if not self.sync():
             self.close()
             raise OSError("the worker process did not answer")
 
     # ---- in the training process
     def post(self, cmd: int) -> None:
-        self.stepper.ctrl[0] = cmd
-        self.stepper.ctrl[1] = 0
+        ctrl = self.stepper.ctrl
+        ctrl[_CMD] = cmd
+        ctrl[_FAILED] = 0
         self.go.release()
 
     def result(self) -> bool:
-        """Wait for the posted command; False if the worker failed or ended."""
-        return _wait(self.done, self.proc.is_alive) and self.stepper.ctrl[1] == 0
+        """Wait for the worker's answer; False if it failed or ended."""
+        return _wait(self.done, self.proc.is_alive) and self.stepper.ctrl[_FAILED] == 0
+
+    def sync(self) -> bool:
+        """Wait until the worker has finished all it was given (a round trip)."""
+        self.post(_SYNC)
+        return self.result()
 
     def close(self) -> None:
         """Stop the worker and reap it (also after a failure or an interrupt)."""
         if self.proc.is_alive():
-            self.stepper.ctrl[0] = _STOP
+            self.stepper.ctrl[_CMD] = _STOP
             self.go.release()
             self.proc.join(timeout=5)
             if self.proc.is_alive():  # pragma: no cover - stuck: not expected
@@ -259,314 +478,346 @@ class _HalfWorker:
     def _run(self, parent: int) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the training process stops us
         st = self.stepper
+        ctrl = st.ctrl
         alive = lambda: os.getppid() == parent  # noqa: E731
         while _wait(self.go, alive):
-            cmd = int(st.ctrl[0])
+            cmd = int(ctrl[_CMD])
             if cmd == _STOP:
                 return
+            if cmd != _STEP:        # a round trip
+                self.done.release()
+                continue
             try:
-                if cmd == _COMPUTE:
-                    st._remote_compute()
-                elif cmd == _APPLY:
-                    st._remote_apply()
-                st.ctrl[1] = 0
-            except BaseException:  # the training process reports it
-                st.ctrl[1] = 1
+                P = st._remote_phase1()
+            except BaseException:   # reported to the training process; then leave
+                ctrl[_FAILED] = 1
+                self.done.release()
+                return
             self.done.release()
+            if not _wait(self.go, alive):
+                return
+            try:
+                st._remote_phase2(P)
+            except BaseException:
+                ctrl[_FAILED] = 1   # seen at the next answer; the process has ended
+                return
 
 
 class SplitStepper:
-    """Gradient and optimizer update of one mini-batch, computed as two halves.
+    """A mini-batch step (forward, backward, update) computed by two sides at once.
 
-    Use :meth:`compute` (forward and backward; returns the data cost and the
-    number of correct predictions), check the cost, then :meth:`apply` (the
-    optimizer's update). Buffers for the two partial gradients are allocated
-    once and reused for every batch.
-
-    With ``processes=True`` (needs ``pool``) the parameters, the optimizer's state
-    and the gradients are moved into shared memory for the run (``net.params`` and
-    the optimizer's arrays are rebound to it; :meth:`close` moves them back), and a
-    worker process may take the second half (:class:`_HalfWorker`).
+    The network is cut in two along its first hidden layer (:class:`_Side`); the
+    sides run one after the other, on two threads, or side 1 in a worker process
+    (:class:`_SideWorker`) — the same operations in every mode, so the same
+    numbers. Use :meth:`begin_epoch` (the sides take the network's weights and the
+    optimizer's state), :meth:`step` per batch, and :meth:`end_epoch` (both go
+    back to the network and the optimizer); :meth:`close` at the end.
     """
 
     def __init__(self, net, opt, loss: Loss, l2: float, normalize: bool,
                  rng: np.random.Generator | None, pool: Executor | None,
                  accuracy_count=None, processes: bool = False, batch_size: int = 0,
                  data: tuple[np.ndarray, np.ndarray] | None = None):
+        if not can_split_model(net):
+            raise ValueError("SplitStepper needs a hidden layer of two or more units")
         self.net, self.opt, self.loss = net, opt, loss
-        #: the training set (inputs, targets) that ``compute(..., rows=)`` gathers from;
-        #: a worker process forked later reads its own (copy-on-write) view of it
+        #: the training set (inputs, targets) that ``step(rows=...)`` gathers from;
+        #: fixed for the stepper's life (a worker reads the copy it forked with)
         self.data = data
         self.l2, self.normalize = l2, normalize
         self.pool = pool
         self.accuracy_count = accuracy_count
-        # one dropout stream per half, derived from the training seed
-        self.rngs = [None, None] if rng is None else \
-            [np.random.default_rng(s) for s in rng.integers(0, 2**63, size=2)]
-        half = net.n_params // 2
-        self.parts = (slice(0, half), slice(half, net.n_params))
         self.chooser = ModeChooser() if pool is not None else None
         self._mode = INLINE
-        self._t0 = 0.0
         self._steps = 0
-        self.worker: _HalfWorker | None = None
-        self.rng_state: _PCG64State | None = None
-        self._rng_remote = False   # the second half's dropout stream is in the worker
-        rows = batch_size - batch_size // 2
-        half_bytes = rows * (net.n_inputs + net.n_outputs) * np.dtype(net.dtype).itemsize
-        self._shared = bool(processes and pool is not None and batch_size >= 2
-                            and half_bytes <= PROCESS_MAX_HALF_BYTES
-                            and process_mode_available()
-                            and (rng is None
-                                 or isinstance(self.rngs[1].bit_generator, np.random.PCG64)))
-        #: each half's batch rows, gathered from ``data`` (allocated when first needed)
-        self._bufs: list = [None, None]
-        n, dt = net.n_params, net.dtype
-        alloc = _shared_empty if self._shared else np.empty
-        # Two parameter vectors and two pairs of gradient halves, used in turn: step t
-        # reads parameters from one vector and writes the updated ones into the other.
-        # Why: both cores read all the weights, each writes half of them. Writing a
-        # cache line that the other core has just read makes that core drop its copy
-        # first — measured: an Adam update of 117,000 weights the other core had
-        # read took 140 µs instead of 36. A line of the other vector was last read
-        # a whole step ago, and has mostly left the other core's cache since. The
-        # numbers are the same (the same operations, only the output goes elsewhere).
-        self._gbufs = [[alloc(n, dtype=dt) for _ in range(2)] for _ in range(2)]
-        self._own_params = net.params
-        first = net.params
-        if self._shared:   # the run's arrays move into shared memory (close() moves back)
-            first = _shared_empty(n, dt)
-            first[...] = net.params
-        self._pbufs = [first, alloc(n, dtype=dt)]
-        self._cur = -1
-        self._set_parity(0)
-        if not self._shared:
-            return
-        self.X1 = _shared_empty((rows, net.n_inputs), net.dtype)
-        self.Y1 = _shared_empty((rows, net.n_outputs), net.dtype)
-        #: the second half's row numbers in the training data (the worker gathers them)
-        self.I1 = _shared_empty(rows, np.intp)
-        self._bufs[1] = (self.X1, self.Y1)
-        #: [command, failed, rows of the second half, of the first, load the dropout
-        #: state, cost, correct count, gather the rows itself, the optimizer's
-        #: scalars (step count, rates)...]
+        self.worker: _SideWorker | None = None
+        self.rng_state: list[_PCG64State] | None = None
+        self._rng_remote = False   # side 1's dropout streams are in the worker
+        self._dirty = False        # the sides hold updates the network has not seen
+        self._worker_busy = False  # the worker may still be running side 1's last step
         self._scalars = [k for k, v in vars(opt).items() if type(v) in (int, float, bool)]
-        self.ctrl = _shared_empty(_SCALARS + len(self._scalars), np.float64)
-        self.rng_state = _PCG64State() if rng is not None else None
-        self._opt_arrays = {}
-        for k, v in vars(opt).items():
-            if isinstance(v, np.ndarray) and v.shape == (net.n_params,):
-                a = _shared_empty(v.shape, v.dtype)
-                a[...] = v
-                setattr(opt, k, a)
-                self._opt_arrays[k] = a
+        # dropout: an own stream per side, and a common one (same seed) for both
+        streams = None
+        if rng is not None:
+            own0, own1, common = rng.integers(0, 2**63, size=3)
+            streams = [(np.random.default_rng(own0), np.random.default_rng(common)),
+                       (np.random.default_rng(own1), np.random.default_rng(common))]
+        rows = max(int(batch_size), 1)
+        small = rows * (net.n_inputs + net.n_outputs) * np.dtype(net.dtype).itemsize \
+            <= PROCESS_MAX_BATCH_BYTES
+        self._shared = bool(processes and pool is not None and data is not None and small
+                            and process_mode_available()
+                            and (rng is None or all(isinstance(g.bit_generator, np.random.PCG64)
+                                                    for g in streams[1])))
+        h = net.layer_sizes[1] // 2
+        cols = (slice(0, h), slice(h, net.layer_sizes[1]))
+        alloc1 = _shared_empty if self._shared else np.empty
+        self.sides = [_Side(net, 0, cols[0], opt, loss, np.empty,
+                            streams[0] if streams else (None, None)),
+                      _Side(net, 1, cols[1], opt, loss, alloc1,
+                            streams[1] if streams else (None, None))]
+        # the exchange buffers P, two pairs used in turn (a side may still read one
+        # step's pair while the other writes the next)
+        n2 = net.layer_sizes[2]
+        self._P = [[alloc1((rows, n2), dtype=net.dtype) for _ in range(2)] for _ in range(2)]
+        self._cur = 0
+        # the next batch, fetched during a step: three buffers used in turn (one is
+        # read this step, one filled for the next, one may still be read by the
+        # slower side's previous step)
+        self._XB = self._YB = None
+        if data is not None and small:
+            self._XB = [alloc1((rows, net.n_inputs), dtype=data[0].dtype) for _ in range(3)]
+            self._YB = [alloc1((rows, net.n_outputs), dtype=data[1].dtype) for _ in range(3)]
+        self._slot = 0
+        self._next: np.ndarray | None = None   # the rows now in buffer _slot
+        if self._shared:
+            self.I1 = _shared_empty(rows, np.intp)
+            self.I1n = _shared_empty(rows, np.intp)
+            self.ctrl = _shared_empty(_SCALARS + len(self._scalars), np.float64)
+            if rng is not None:
+                self.rng_state = [_PCG64State(), _PCG64State()]
 
-    @property
-    def grads(self) -> list[np.ndarray]:
-        """This step's two gradient halves (flat vectors like ``params``)."""
-        return self._gbufs[self._cur]
+    # ---- the epoch's frame
+    def begin_epoch(self) -> None:
+        """The sides take the network's weights and the optimizer's state."""
+        self._sync_worker()
+        for side in self.sides:
+            side.load(self.opt)
+        self._dirty = False
 
-    def _set_parity(self, cur: int) -> None:
-        """Make parameter vector ``cur`` the network's (its ``W``, ``b`` views)."""
-        if cur != self._cur:
-            self._cur = cur
-            net = self.net
-            net.params = self._pbufs[cur]
-            net.W, net.b = net._views(net.params)
+    def end_epoch(self) -> None:
+        """The sides' weights and optimizer state back into the network and optimizer."""
+        self._sync_worker()
+        for side in self.sides:
+            side.publish(self.opt)
+        self._dirty = False
 
-    # ---- one half
-    def _gather(self, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Half ``k``'s batch: ``data``'s ``rows`` copied into that half's buffers."""
-        X, Y = self.data
-        r = rows.size
-        if self._bufs[k] is None or self._bufs[k][0].shape[0] < r:
-            self._bufs[k] = (np.empty((r, X.shape[1]), dtype=X.dtype),
-                             np.empty((r, Y.shape[1]), dtype=Y.dtype))
-        bx, by = self._bufs[k]
-        return (np.take(X, rows, axis=0, out=bx[:r]), np.take(Y, rows, axis=0, out=by[:r]))
+    def _sync_worker(self) -> None:
+        """Wait until the worker has finished its last step (side 1 is free)."""
+        if self._worker_busy:
+            self._worker_busy = False
+            if not self.worker.sync():
+                self._worker_failed()
 
-    def _half(self, k: int, X: np.ndarray | None, Y: np.ndarray | None, m: int,
-              rows: np.ndarray | None = None):
-        if rows is not None:
-            X, Y = self._gather(k, rows)
-        net = self.net
-        cache = net._forward(X, self.rngs[k])
-        value = self.loss.value(Y, cache.yhat, cache.z[-1], net.output_activation)
-        # the penalty's gradient λ·W is added once, by the first half
-        net._backward(cache, Y, self.loss, self.l2 if k == 0 else 0.0, self.normalize,
-                      out=self.grads[k], n_norm=m)
-        correct = self.accuracy_count(cache.yhat, Y) if self.accuracy_count else 0
-        return value, correct
+    def _worker_failed(self):
+        self._dirty = False   # side 1 may be half-updated: nothing to publish
+        raise RuntimeError(
+            "the training worker process failed or ended unexpectedly; train again "
+            "(set NEURALLAB_STEP_PROCESS=0 to train without it)")
 
-    def _remote_compute(self) -> None:
-        """In the worker: the second half of the batch now in ``X1``/``Y1``."""
-        ctrl = self.ctrl
-        self._set_parity(int(ctrl[_PARITY]))
-        rows, h = int(ctrl[2]), int(ctrl[3])
-        if ctrl[4]:
-            self.rng_state.load(self.rngs[1])
-        if ctrl[7]:   # gather the rows from the training data inherited at the fork
-            ctrl[5], ctrl[6] = self._half(1, None, None, h + rows, rows=self.I1[:rows])
+    # ---- in the worker process
+    def _remote_phase1(self) -> np.ndarray:
+        ctrl, side = self.ctrl, self.sides[1]
+        if ctrl[_LOAD_RNG]:
+            self.rng_state[0].load(side.rng_own)
+            self.rng_state[1].load(side.rng_common)
+        rows, source, slot = int(ctrl[_ROWS]), int(ctrl[_SOURCE]), int(ctrl[_SLOT])
+        P = self._P[int(ctrl[_PARITY])]
+        if source == _GATHER:
+            side.gather(self.data, self.I1[:rows])
+        elif source == _PREFETCHED:
+            side.batch = (self._XB[slot][:rows], self._YB[slot][:rows])
         else:
-            ctrl[5], ctrl[6] = self._half(1, self.X1[:rows], self.Y1[:rows], h + rows)
-        if self.rngs[1] is not None:
-            self.rng_state.save(self.rngs[1])
+            side.batch = self.data
+        side._norm = ctrl[_NORM]
+        side.set_rows(rows)
+        # everything phase 2 needs from the control block is read now: once this
+        # phase is answered, the training process may post the next step's values
+        self._rates = {k: type(getattr(self.opt, k))(ctrl[_SCALARS + i])
+                       for i, k in enumerate(self._scalars)}
+        ctrl[_SQ] = side.phase1(P[1][:rows], self.l2)
+        n_next = int(ctrl[_NEXT])
+        if n_next:
+            nslot = (slot + 1) % 3
+            side.prefetch(self.data, self.I1n[:n_next], self._XB[nslot][:n_next],
+                          self._YB[nslot][:n_next])
+        return P
 
-    def _remote_apply(self) -> None:
-        """In the worker: the optimizer's step on the second part of the parameters."""
-        for i, k in enumerate(self._scalars):
-            setattr(self.opt, k, type(getattr(self.opt, k))(self.ctrl[_SCALARS + i]))
-        self._set_parity(int(self.ctrl[_PARITY]))
-        self._apply_part(self.parts[1])
+    def _remote_phase2(self, P) -> None:
+        side = self.sides[1]
+        rows = side.batch[0].shape[0]
+        side.phase2(P[0][:rows], P[1][:rows], self.loss, self.l2, self.normalize, None)
+        side.update(self._rates)
+        if side.rng_own is not None:
+            self.rng_state[0].save(side.rng_own)
+            self.rng_state[1].save(side.rng_common)
 
+    # ---- in the training process
     def _fetch_rng(self) -> None:
-        """The second half's dropout stream back from the worker (mode change)."""
+        """Side 1's dropout streams back from the worker (mode change)."""
         if self._rng_remote:
-            self.rng_state.load(self.rngs[1])
+            side = self.sides[1]
+            self.rng_state[0].load(side.rng_own)
+            self.rng_state[1].load(side.rng_common)
             self._rng_remote = False
 
     def _start_worker(self) -> bool:
         try:
-            self.worker = _HalfWorker(self)
+            self.worker = _SideWorker(self)
         except (OSError, RuntimeError, ValueError):
             self.worker = None
             self._shared = False   # cannot start here: threads and inline remain
             return False
         return True
 
-    # ---- a step
-    def compute(self, X: np.ndarray | None, Y: np.ndarray | None,
-                rows: np.ndarray | None = None) -> tuple[float, int]:
-        """Forward and backward on both halves; returns (data cost, correct count).
+    def step(self, X: np.ndarray | None = None, Y: np.ndarray | None = None,
+             rows: np.ndarray | None = None,
+             next_rows: np.ndarray | None = None) -> tuple[float, int, float]:
+        """Forward, backward and update for one batch; returns (data cost, correct
+        count, penalty) — the cost and penalty at the weights before the update.
 
-        The batch is ``X``, ``Y``; or, with ``rows`` (and ``X = Y = None``), the
-        rows of the training set given as ``data``: each half then copies its own
-        rows into its own buffer — on its own core, the worker process included.
-        The data cost is the batch's summed loss, divided by its rows when
-        ``normalize`` — the same number the unsplit step computes.
+        The batch is ``rows`` of the training set ``data``, or the whole training
+        set (``X``, ``Y`` = ``data``), or any ``X``, ``Y`` (then never in the worker
+        process). ``next_rows``, when known, are the next step's ``rows``: the
+        sides fetch them during this step. The data cost is the batch's summed
+        loss, divided by its rows when ``normalize``.
         """
-        self._t0 = time.perf_counter()
+        t0 = time.perf_counter()
         if self._shared and self.worker is None and self._steps == PROCESS_START_STEP \
                 and self._start_worker():
             self.chooser.add_mode(PROCESS)
         self._steps += 1
         mode = self.chooser.next_mode() if self.chooser else INLINE
-        if mode == PROCESS and self.worker is None and not (
-                self._shared and self._start_worker()):
-            mode = THREADS
-        if rows is not None:
-            X = Y = None
-            m = rows.size
-        else:
-            m = X.shape[0]
-        h = m // 2
-        if mode == PROCESS and not (m - h <= self.X1.shape[0] and (rows is not None or (
-                X.dtype == self.X1.dtype and Y.shape[1:] == self.Y1.shape[1:]
-                and Y.dtype == self.Y1.dtype))):
-            mode = THREADS   # not the shapes it was made for (not expected)
+        whole = rows is None and self.data is not None and X is self.data[0] \
+            and Y is self.data[1]
+        if mode == PROCESS and (self.worker is None or not (rows is not None or whole)
+                                or (rows is not None and rows.size > self.I1.size)):
+            mode = THREADS if self.pool is not None else INLINE
         self._mode = mode
-        if rows is not None:
-            first, second = (None, None, m, rows[:h]), (None, None, m, rows[h:])
+        m = rows.size if rows is not None else X.shape[0]
+        if m <= self._P[0][0].shape[0]:
+            P = [buf[:m] for buf in self._P[self._cur]]
+        else:   # a larger batch than the run's (never in the worker process)
+            P = [np.empty((m, self._P[0][0].shape[1]), dtype=self.net.dtype) for _ in "01"]
+        # where the batch comes from, and whether to fetch the next one meanwhile
+        slot, nslot = self._slot, (self._slot + 1) % 3
+        if rows is None:
+            source = _WHOLE
+        elif self._next is not None and self._next.size == m \
+                and np.array_equal(self._next, rows):
+            source = _PREFETCHED
         else:
-            first, second = (X[:h], Y[:h], m), (X[h:], Y[h:], m)
-        if mode == PROCESS:
-            collect = self._post_compute(second, h)
-            v0, c0 = self._half(0, *first)
-            v1, c1 = collect()
-        else:
-            self._fetch_rng()
-            if mode == THREADS:
-                future = self.pool.submit(self._half, 1, *second)
-                v0, c0 = self._half(0, *first)
-                v1, c1 = future.result()
-            else:
-                v0, c0 = self._half(0, *first)
-                v1, c1 = self._half(1, *second)
-        value = v0 + v1
-        return (value / m if self.normalize else value), c0 + c1
-
-    def _post_compute(self, second: tuple, h: int):
-        """Hand the second half to the worker; returns the call that collects it.
-
-        ``second``: ``(X, Y, m)`` — the half's rows are copied into shared memory —
-        or ``(None, None, m, rows)``: only the row numbers are, and the worker
-        gathers the rows from its own view of ``data``.
-        """
-        ctrl = self.ctrl
-        if len(second) == 4:
-            rows = second[3].size
-            self.I1[:rows] = second[3]
-            ctrl[7] = 1.0
-        else:
-            X1, Y1 = second[0], second[1]
-            rows = X1.shape[0]
-            self.X1[:rows] = X1
-            self.Y1[:rows] = Y1
-            ctrl[7] = 0.0
-        ctrl[2], ctrl[3], ctrl[4] = rows, h, 0.0
-        ctrl[_PARITY] = self._cur
-        if self.rng_state is not None and not self._rng_remote:
-            self.rng_state.save(self.rngs[1])
-            ctrl[4] = 1.0
-            self._rng_remote = True
-        self.worker.post(_COMPUTE)
-
-        def collect():
-            if not self.worker.result():
-                raise RuntimeError(
-                    "the training worker process failed or ended unexpectedly; train "
-                    "again (set NEURALLAB_STEP_PROCESS=0 to train without it)")
-            c = float(ctrl[6])
-            return float(ctrl[5]), (int(c) if c.is_integer() else c)
-        return collect
-
-    def _apply_part(self, part: slice) -> None:
-        """The update of ``params[part]``, written into the other parameter vector."""
-        g0, g1 = self.grads
-        self.opt._update_sum(self.net.params, g0, g1, part, out=self._pbufs[1 - self._cur])
-
-    def apply(self) -> None:
-        """The optimizer's step with the summed gradient, on two cores or one."""
+            source = _GATHER
+        if not (rows is not None and next_rows is not None and self._XB is not None
+                and 2 <= next_rows.size <= self._XB[0].shape[0]):
+            next_rows = None
+        # the step's rates (learning rate, step count): computed once, used by both
         self.opt._begin_step(self.net.params)
-        if self._mode == PROCESS:
-            for i, k in enumerate(self._scalars):
-                self.ctrl[_SCALARS + i] = getattr(self.opt, k)
-            self.ctrl[_PARITY] = self._cur
-            self.worker.post(_APPLY)
-            self._apply_part(self.parts[0])
-            if not self.worker.result():
-                raise RuntimeError(
-                    "the training worker process failed or ended unexpectedly during an "
-                    "update; train again (set NEURALLAB_STEP_PROCESS=0 to train without it)")
-        elif self._mode == THREADS:
-            future = self.pool.submit(self._apply_part, self.parts[1])
-            self._apply_part(self.parts[0])
-            future.result()
+        scalars = {k: getattr(self.opt, k) for k in self._scalars}
+        s0, s1 = self.sides
+        for side in self.sides:
+            side._norm = m
+            side.set_rows(m)
+        batch = (X, Y) if source == _WHOLE else \
+            (self._XB[slot][:m], self._YB[slot][:m]) if source == _PREFETCHED else None
+        if batch is None:
+            s0.gather(self.data, rows)
         else:
-            self._apply_part(self.parts[0])
-            self._apply_part(self.parts[1])
-        self._set_parity(1 - self._cur)   # the updated weights are now the network's
-        if self.chooser:
-            self.chooser.record(self._mode, time.perf_counter() - self._t0)
+            s0.batch = batch
 
-    def close(self) -> None:
-        """Stop the worker; the parameters and optimizer state back in private memory."""
-        if self.worker is not None:
-            self.worker.close()
-            self.worker = None
-        if not hasattr(self, "_own_params"):
-            return
-        if self.rng_state is not None:
+        def prefetch(side):
+            if next_rows is not None:
+                n = next_rows.size
+                side.prefetch(self.data, next_rows, self._XB[nslot][:n], self._YB[nslot][:n])
+
+        args = (self.loss, self.l2, self.normalize)
+        self._dirty = True
+        if mode == PROCESS:
+            ctrl = self.ctrl
+            ctrl[_ROWS], ctrl[_PARITY], ctrl[_NORM] = m, self._cur, m
+            ctrl[_SOURCE], ctrl[_SLOT] = source, slot
+            if source == _GATHER:
+                self.I1[:m] = rows
+            ctrl[_NEXT] = 0 if next_rows is None else next_rows.size
+            if next_rows is not None:
+                self.I1n[:next_rows.size] = next_rows
+            for i, k in enumerate(self._scalars):
+                ctrl[_SCALARS + i] = scalars[k]
+            ctrl[_LOAD_RNG] = 0
+            if self.rng_state is not None and not self._rng_remote:
+                self.rng_state[0].save(s1.rng_own)
+                self.rng_state[1].save(s1.rng_common)
+                ctrl[_LOAD_RNG] = 1
+                self._rng_remote = True
+            self.worker.post(_STEP)
+            sq = s0.phase1(P[0], self.l2)
+            prefetch(s0)
+            if not self.worker.result():
+                self._worker_failed()
+            sq += ctrl[_SQ]
+            self.worker.go.release()           # our P (and half the next batch) is ready
+            self._worker_busy = True
+            value, correct = s0.phase2(P[0], P[1], *args, self.accuracy_count)
+            s0.update(scalars)
+        else:
+            self._sync_worker()   # side 1 is ours this step
             self._fetch_rng()
-        net = self.net
-        if net.params is not self._own_params:
-            self._own_params[...] = net.params
-            net.params = self._own_params
-            net.W, net.b = net._views(net.params)
-        for k, a in getattr(self, "_opt_arrays", {}).items():
-            if getattr(self.opt, k) is a:
-                setattr(self.opt, k, a.copy())
-        del self._own_params
+            if batch is None:
+                s1.gather(self.data, rows)
+            else:
+                s1.batch = batch
+            if mode == THREADS:
+                value, correct, sq = self._threaded(P, args, scalars, prefetch)
+            else:
+                sq = s0.phase1(P[0], self.l2) + s1.phase1(P[1], self.l2)
+                prefetch(s0)
+                prefetch(s1)
+                value, correct = s0.phase2(P[0], P[1], *args, self.accuracy_count)
+                s0.update(scalars)
+                s1.phase2(P[0], P[1], *args, None)
+                s1.update(scalars)
+        self._cur = 1 - self._cur
+        if next_rows is not None:
+            self._next, self._slot = next_rows.copy(), nslot
+        else:
+            self._next = None
+        if self.chooser:
+            self.chooser.record(mode, time.perf_counter() - t0)
+        if self.normalize:
+            value /= m
+        return value, correct, 0.5 * self.l2 * sq if self.l2 else 0.0
+
+    def _threaded(self, P, args, scalars, prefetch):
+        s0, s1 = self.sides
+        meet = threading.Barrier(2)
+        sq1 = [0.0]
+
+        def second():
+            try:
+                sq1[0] = s1.phase1(P[1], self.l2)
+                prefetch(s1)
+                meet.wait()
+            except BaseException:
+                meet.abort()
+                raise
+            s1.phase2(P[0], P[1], *args, None)
+            s1.update(scalars)
+
+        future = self.pool.submit(second)
+        try:
+            sq = s0.phase1(P[0], self.l2)
+            prefetch(s0)
+            meet.wait()
+        except threading.BrokenBarrierError:
+            future.result()   # raises the second side's error
+            raise
+        except BaseException:
+            meet.abort()
+            raise
+        value, correct = s0.phase2(P[0], P[1], *args, self.accuracy_count)
+        s0.update(scalars)
+        future.result()
+        return value, correct, sq + sq1[0]
+
+    def close(self, publish: bool = True) -> None:
+        """Stop the worker; with ``publish``, updates not yet in the network go there."""
+        try:
+            if publish and self._dirty:
+                self.end_epoch()
+        finally:
+            if self.worker is not None:
+                self.worker.close()
+                self.worker = None
 
 
 @contextmanager
@@ -577,11 +828,12 @@ def split_stepper(net, opt, loss: Loss, l2: float, normalize: bool, rng, batch_s
     Inside the block BLAS is single-threaded (also when steps are not split: a
     mini-batch's products are too small to share out) and, with two or more cores,
     one worker thread — and, after :data:`PROCESS_START_STEP` steps, one worker
-    process — may take the second half of each step; all end with the block.
-    ``net.params`` may be a different (shared) array inside the block: read it
-    after entering.
+    process — may run side 1 of each step; all end with the block. Between
+    ``begin_epoch()`` and ``end_epoch()`` the network's ``params`` are those of
+    the epoch's start. Leaving the block by an exception other than Ctrl-C
+    publishes nothing.
     """
-    split = should_split(batch_size, net.n_params)
+    split = should_split(batch_size, net.n_params) and can_split_model(net)
     with ExitStack() as stack:
         if batch_size * net.n_params >= ONE_THREAD_MIN_WORK:
             stack.enter_context(single_threaded_blas())
@@ -595,7 +847,13 @@ def split_stepper(net, opt, loss: Loss, l2: float, normalize: bool, rng, batch_s
         processes = os.environ.get("NEURALLAB_STEP_PROCESS", "1") != "0"
         stepper = SplitStepper(net, opt, loss, l2, normalize, rng, pool, accuracy_count,
                                processes=processes, batch_size=batch_size, data=data)
+        publish = True
         try:
             yield stepper
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            publish = False
+            raise
         finally:
-            stepper.close()
+            stepper.close(publish=publish)

@@ -653,13 +653,15 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
     last_good = net.get_params()
     count_correct = (lambda yhat, yb: _accuracy(yhat, yb) * yb.shape[0]) \
         if state.track_acc else None
-    # big enough steps run as two halves on two cores (see neurallab._minibatch)
+    # big enough steps run on two cores, the network cut in two (neurallab._minibatch)
     with split_stepper(net, opt, loss_obj, l2, normalize, drop_rng, batch_size,
                        count_correct, data=(X, Y)) as stepper:
         for epoch in range(epochs):
             opt.set_epoch(epoch, epochs)
             for cb in cbs:
                 cb.on_epoch_begin(epoch)
+            if stepper is not None:   # the weights, as the callbacks left them
+                stepper.begin_epoch()
             data_sum = pen_sum = 0.0
             correct = 0
             order = rng.permutation(n) if (shuffle and not full) else None
@@ -672,35 +674,41 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
                     idx = order[start:start + batch_size] if order is not None else \
                         np.arange(start, min(start + batch_size, n))
                     m = idx.size
-                split = stepper is not None and m >= 2
-                if not (split or full):
-                    xb = np.take(X, idx, axis=0, out=Xb[:m])
-                    yb = np.take(Y, idx, axis=0, out=Yb[:m])
-                if split:
-                    # data term only; each half gathers its own rows of X, Y
-                    J, n_correct = (stepper.compute(X, Y) if full
-                                    else stepper.compute(None, None, rows=idx))
+                if stepper is not None:
+                    # the whole step (each side gathers the rows itself); the data
+                    # term and the penalty at the weights before the update
+                    nxt = None
+                    if order is not None and start + batch_size < n:
+                        nxt = order[start + batch_size:start + 2 * batch_size]
+                    J, n_correct, pen = (stepper.step(X, Y) if full
+                                         else stepper.step(rows=idx, next_rows=nxt))
                 else:
+                    if not full:
+                        xb = np.take(X, idx, axis=0, out=Xb[:m])
+                        yb = np.take(Y, idx, axis=0, out=Yb[:m])
                     J, grad, cache = net._loss_and_grad(xb, yb, loss_obj, l2, normalize,
                                                         drop_rng)
+                    pen = net.penalty(l2)  # at the weights the cost was computed on
+                    J -= pen
                 if not math.isfinite(J):
                     net.set_params(last_good)
                     raise _diverged(history, epoch, "NaN" if math.isnan(J) else "infinite",
                                     at_start=(epoch == 0 and start == 0))
                 if start == 0:
-                    last_good[...] = net.params  # these weights gave a finite cost: keep them
-                pen = net.penalty(l2)  # at the weights the batch's cost was computed on
-                data = J if split else J - pen
-                data_sum += data * m if normalize else data
+                    # these weights gave a finite cost: keep them (with a stepper,
+                    # the network holds the epoch's starting weights until its end)
+                    last_good[...] = net.params
+                data_sum += J * m if normalize else J
                 pen_sum += pen * m
-                if split:
+                if stepper is not None:
                     correct += n_correct
-                    stepper.apply()
                 else:
                     if state.track_acc:
                         correct += _accuracy(cache.yhat, yb) * m
                     opt.step(net.params, grad)
                 history.n_evaluations += 1
+            if stepper is not None:
+                stepper.end_epoch()
             if not np.isfinite(net.params).all():
                 net.set_params(last_good)
                 raise _diverged(history, epoch, "NaN")

@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import _kernels
 from ..errors import InputError
-from . import _kernels
 from .base import Optimizer, check_number
 
 __all__ = ["FirstOrderOptimizer", "SGD", "GradientDescent", "Adam"]
@@ -87,20 +87,6 @@ class FirstOrderOptimizer(Optimizer):
     def _update(self, params: np.ndarray, grad: np.ndarray, part: slice) -> None:
         """Apply the current step to ``params[part]`` (element-wise)."""
         raise NotImplementedError  # pragma: no cover - abstract
-
-    def _update_sum(self, params: np.ndarray, g0: np.ndarray, g1: np.ndarray,
-                    part: slice, out: np.ndarray | None = None) -> None:
-        """:meth:`_update` with the gradient ``g0 + g1`` (two halves of a batch).
-
-        The updated ``params[part]`` go to ``out[part]`` when ``out`` is given
-        (``params`` then keeps its values there). ``g0[part]`` may be overwritten.
-        Optimizers with a fused kernel read both halves in the same pass as the update.
-        """
-        np.add(g0[part], g1[part], out=g0[part])
-        if out is not None and out is not params:
-            out[part] = params[part]
-            params = out
-        self._update(params, g0, part)
 
     def config(self) -> dict:
         d = super().config()
@@ -199,23 +185,17 @@ class Adam(FirstOrderOptimizer):
         self._root_c2 = 1.0 / math.sqrt(1.0 - self.beta2 ** t)   # bias corrections
         self._lr_c1 = self.current_lr / (1.0 - self.beta1 ** t)
 
-    def _update_sum(self, params, g0, g1, part, out=None):
-        p = params[part]
-        arrays = (p, (params if out is None else out)[part], g0[part], g1[part],
-                  self._m[part], self._s[part])
-        if not _kernels.use_kernel(p.size, *arrays):
-            return super()._update_sum(params, g0, g1, part, out)
-        # one compiled pass, the same operations as below in the same order
-        b1, b2 = self.beta1, self.beta2
-        f = p.dtype.type
-        _kernels.adam_kernel()(*arrays, f(b1), f(1.0 - b1), f(b2), f(1.0 - b2),
-                               f(self._root_c2), f(self.eps), f(self._lr_c1),
-                               np.finfo(p.dtype).tiny)
-
     def _update(self, params, grad, part):
         b1, b2 = self.beta1, self.beta2
         m, s, tmp = self._m[part], self._s[part], self._tmp[part]
         g, p = grad[part], params[part]
+        if _kernels.use_kernel(p.size, p, g, m, s):
+            # one compiled pass: the same operations as below, in the same order
+            f = p.dtype.type
+            _kernels.adam_kernel()(p, g, m, s, f(b1), f(1.0 - b1), f(b2), f(1.0 - b2),
+                                   f(self._root_c2), f(self.eps), f(self._lr_c1),
+                                   np.finfo(p.dtype).tiny)
+            return
         # m ← β₁m + (1−β₁)g ; s ← β₂s + (1−β₂)g²   (in place, no temporaries)
         m *= b1
         np.multiply(g, 1.0 - b1, out=tmp)
