@@ -70,6 +70,9 @@ PROCESS_START_STEP = 64
 #: a waiting side polls this long before it sleeps on the semaphore: waking a
 #: sleeping process costs tens of microseconds, twice per step
 SPIN_SECONDS = 2e-4
+#: next-batch buffers used in turn: one is read this step, one filled for the next,
+#: and one may still be read by the slower side's previous step
+PREFETCH_SLOTS = 3
 #: the worker process and the next-batch buffers are used only for batches whose
 #: inputs and targets take at most this many bytes (larger ones: threads or inline)
 PROCESS_MAX_BATCH_BYTES = 16 << 20
@@ -561,13 +564,12 @@ class SplitStepper:
         n2 = net.layer_sizes[2]
         self._P = [[alloc1((rows, n2), dtype=net.dtype) for _ in range(2)] for _ in range(2)]
         self._cur = 0
-        # the next batch, fetched during a step: three buffers used in turn (one is
-        # read this step, one filled for the next, one may still be read by the
-        # slower side's previous step)
+        # the next batch, fetched during a step (PREFETCH_SLOTS buffers used in turn)
         self._XB = self._YB = None
         if data is not None and small:
-            self._XB = [alloc1((rows, net.n_inputs), dtype=data[0].dtype) for _ in range(3)]
-            self._YB = [alloc1((rows, net.n_outputs), dtype=data[1].dtype) for _ in range(3)]
+            slots = range(PREFETCH_SLOTS)
+            self._XB = [alloc1((rows, net.n_inputs), dtype=data[0].dtype) for _ in slots]
+            self._YB = [alloc1((rows, net.n_outputs), dtype=data[1].dtype) for _ in slots]
         self._slot = 0
         self._next: np.ndarray | None = None   # the rows now in buffer _slot
         if self._shared:
@@ -628,7 +630,7 @@ class SplitStepper:
         ctrl[_SQ] = side.phase1(P[1][:rows], self.l2)
         n_next = int(ctrl[_NEXT])
         if n_next:
-            nslot = (slot + 1) % 3
+            nslot = (slot + 1) % PREFETCH_SLOTS
             side.prefetch(self.data, self.I1n[:n_next], self._XB[nslot][:n_next],
                           self._YB[nslot][:n_next])
         return P
@@ -690,7 +692,7 @@ class SplitStepper:
         else:   # a larger batch than the run's (never in the worker process)
             P = [np.empty((m, self._P[0][0].shape[1]), dtype=self.net.dtype) for _ in "01"]
         # where the batch comes from, and whether to fetch the next one meanwhile
-        slot, nslot = self._slot, (self._slot + 1) % 3
+        slot, nslot = self._slot, (self._slot + 1) % PREFETCH_SLOTS
         if rows is None:
             source = _WHOLE
         elif self._next is not None and self._next.size == m \
