@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -319,25 +321,22 @@ def test_float32_stays_float32_through_a_step():
     assert {a.dtype for a in arrays} == {np.dtype(np.float32)}
 
 
-@pytest.mark.parametrize("mode", [mb.INLINE, mb.THREADS,
-                                  pytest.param(mb.PROCESS, marks=needs_fork)])
-def test_ctrl_c_in_the_middle_of_an_epoch_keeps_the_latest_weights(monkeypatch, mode):
-    """The sides hand their weights back on Ctrl-C: the first epoch's steps so far
-    are not lost (there is no finished epoch to fall back on)."""
+def _interrupted_fit(monkeypatch, mode, interrupt):
+    """Fit that meets ``interrupt()`` in side 0's phase 1 of the fifth step."""
     calls = []
     original = mb._Side.phase1
 
-    def interrupt_at_the_fifth_step(self, *args):
+    def phase1(self, *args):
         calls.append(1)
         if len(calls) == 9:   # side 0 of step 5 (two sides per step)
-            raise KeyboardInterrupt
+            interrupt()
         return original(self, *args)
 
     monkeypatch.setattr(mb, "usable_cores", lambda: 2)
     monkeypatch.setattr(mb, "SPLIT_MIN_WORK", 1)
     monkeypatch.setattr(mb, "PROCESS_START_STEP", 0)
     monkeypatch.setattr(mb.ModeChooser, "next_mode", lambda self: mode)
-    monkeypatch.setattr(mb._Side, "phase1", interrupt_at_the_fifth_step)
+    monkeypatch.setattr(mb._Side, "phase1", phase1)
     X, y = _data(n=640, d=20, k=3, dtype=np.float32)
     net = nl.Network([20, 16, 3], activation="relu", output_activation="softmax",
                      dtype="float32", seed=0)
@@ -345,8 +344,35 @@ def test_ctrl_c_in_the_middle_of_an_epoch_keeps_the_latest_weights(monkeypatch, 
     h = net.fit(X, y, loss="categorical_crossentropy", optimizer="adam", epochs=2,
                 batch_size=64, verbose=0, seed=1)
     assert h.interrupted and h.epoch == []
-    assert np.isfinite(net.params).all() and not np.array_equal(net.params, start)
+    assert np.isfinite(net.params).all()
     assert multiprocessing.active_children() == []
+    return net, start
+
+
+MODES = [mb.INLINE, mb.THREADS, pytest.param(mb.PROCESS, marks=needs_fork)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ctrl_c_during_a_step_takes_effect_after_it_and_keeps_the_latest_weights(
+        monkeypatch, mode):
+    """A real SIGINT in the middle of step 5: the step finishes on both sides, then
+    training stops with the weights after step 5 (no finished epoch to fall back on)."""
+    net, start = _interrupted_fit(monkeypatch, mode,
+                                  lambda: os.kill(os.getpid(), signal.SIGINT))
+    assert not np.array_equal(net.params, start)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # restored
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_step_left_half_way_publishes_nothing(monkeypatch, mode):
+    """An exception inside a step (here a second, immediate Ctrl-C): the sides may
+    disagree, so the network keeps the weights the epoch started from — and no worker
+    process is left waiting."""
+    def boom():
+        raise KeyboardInterrupt
+
+    net, start = _interrupted_fit(monkeypatch, mode, boom)
+    assert np.array_equal(net.params, start)
 
 
 def test_a_diverging_run_keeps_the_last_finite_weights_not_the_sides(monkeypatch):
@@ -367,3 +393,48 @@ def test_a_diverging_run_keeps_the_last_finite_weights_not_the_sides(monkeypatch
     assert "epoch/iteration 2" in str(err.value) and len(seen) == 1
     assert np.abs(seen[0]).max() > 1e100          # what epoch 2 started from
     assert np.array_equal(net.params, start)
+
+
+def test_huge_batches_get_no_worker_process_and_no_shared_buffers():
+    """Shared buffers are sized by the batch: beyond PROCESS_MAX_BATCH_BYTES the step
+    runs on threads or inline, with nothing mapped for a worker."""
+    net = nl.Network([784, 64, 10], activation="relu", output_activation="softmax",
+                     dtype="float32")
+    opt = nl.optim.Adam()
+    opt.reset(net.n_params, net.dtype)
+    X = np.zeros((8, 784), np.float32)
+    Y = np.zeros((8, 10), np.float32)
+    rows = mb.PROCESS_MAX_BATCH_BYTES // (4 * (784 + 10)) + 1
+    big = mb.SplitStepper(net, opt, get_loss("cce"), 0.0, True, None, object(),
+                          processes=True, batch_size=rows, data=(X, Y))
+    small = mb.SplitStepper(net, opt, get_loss("cce"), 0.0, True, None, object(),
+                            processes=True, batch_size=rows - 1, data=(X, Y))
+    assert not big._shared and big._XB is None
+    assert small._shared == mb.process_mode_available() and small._XB is not None
+
+
+@needs_fork
+def test_a_slow_worker_gives_the_same_weights(monkeypatch):
+    """The training process runs ahead of the worker by up to a step (it does not
+    wait for side 1's phase 2); epoch ends, mode changes and the next step must all
+    wait for it, and nothing the worker reads may be overwritten meanwhile. A worker
+    that wakes late every time must change nothing."""
+    import time as _time
+
+    training_process = os.getpid()
+    original = mb._wait
+
+    def late(sem, alive=None):
+        ok = original(sem, alive)
+        if os.getpid() != training_process:
+            _time.sleep(0.002)
+        return ok
+
+    monkeypatch.setattr(mb, "usable_cores", lambda: 2)
+    inline, h1 = _fit_weights(monkeypatch, False, 0.4)
+    monkeypatch.setattr(mb, "_wait", late)
+    process, h2 = _fit_weights(monkeypatch, mb.PROCESS, 0.4)
+    monkeypatch.setattr(mb, "_wait", late)
+    mixed, h3 = _fit_weights(monkeypatch, _every_mode_in_turn(), 0.4)
+    assert np.array_equal(inline, process) and np.array_equal(inline, mixed)
+    assert h1 == h2 == h3

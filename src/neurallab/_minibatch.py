@@ -204,10 +204,10 @@ class _PCG64State:
 
 _STOP, _STEP, _SYNC = 0, 1, 2
 # the control block's slots
-(_CMD, _FAILED, _ROWS, _SOURCE, _PARITY, _LOAD_RNG, _SQ, _NORM, _SLOT,
- _NEXT) = range(10)
+(_CMD, _FAILED, _ROWS, _SOURCE, _PARITY, _LOAD_RNG, _SQ, _NORM, _SLOT, _NEXT,
+ _ABORT) = range(11)
 #: where the optimizer's scalars begin in the control block
-_SCALARS = 10
+_SCALARS = 11
 #: where a side's batch comes from: the whole training set, rows it gathers itself,
 #: or the rows both sides gathered into a shared buffer during the previous step
 _WHOLE, _GATHER, _PREFETCHED = 0, 1, 2
@@ -465,9 +465,14 @@ class _SideWorker:
         self.post(_SYNC)
         return self.result()
 
-    def close(self) -> None:
-        """Stop the worker and reap it (also after a failure or an interrupt)."""
+    def close(self, abort: bool = False) -> None:
+        """Stop the worker and reap it (also after a failure or an interrupt).
+
+        ``abort``: a step was left half-way; the worker may be waiting for the
+        second ``go`` of it, and must leave instead of finishing the step.
+        """
         if self.proc.is_alive():
+            self.stepper.ctrl[_ABORT] = float(abort)
             self.stepper.ctrl[_CMD] = _STOP
             self.go.release()
             self.proc.join(timeout=5)
@@ -498,6 +503,8 @@ class _SideWorker:
                 return
             self.done.release()
             if not _wait(self.go, alive):
+                return
+            if ctrl[_ABORT]:        # the training process gave up half-way: leave
                 return
             try:
                 st._remote_phase2(P)
@@ -538,6 +545,8 @@ class SplitStepper:
         self._rng_remote = False   # side 1's dropout streams are in the worker
         self._dirty = False        # the sides hold updates the network has not seen
         self._worker_busy = False  # the worker may still be running side 1's last step
+        self._in_step = False      # a step was left half-way (an exception inside it)
+        self._interrupt = False    # Ctrl-C came during a step: raised once it is done
         self._scalars = [k for k, v in vars(opt).items() if type(v) in (int, float, bool)]
         # dropout: an own stream per side, and a common one (same seed) for both
         streams = None
@@ -724,6 +733,7 @@ class SplitStepper:
 
         args = (self.loss, self.l2, self.normalize)
         self._dirty = True
+        self._in_step = True   # until both sides have made their update
         if mode == PROCESS:
             ctrl = self.ctrl
             ctrl[_ROWS], ctrl[_PARITY], ctrl[_NORM] = m, self._cur, m
@@ -768,6 +778,7 @@ class SplitStepper:
                 s0.update(scalars)
                 s1.phase2(P[0], P[1], *args, None)
                 s1.update(scalars)
+        self._in_step = False
         self._cur = 1 - self._cur
         if next_rows is not None:
             self._next, self._slot = next_rows.copy(), nslot
@@ -775,6 +786,7 @@ class SplitStepper:
             self._next = None
         if self.chooser:
             self.chooser.record(mode, time.perf_counter() - t0)
+        self._check_interrupt()   # a Ctrl-C that came during the step
         if self.normalize:
             value /= m
         return value, correct, 0.5 * self.l2 * sq if self.l2 else 0.0
@@ -812,14 +824,30 @@ class SplitStepper:
         return value, correct, sq + sq1[0]
 
     def close(self, publish: bool = True) -> None:
-        """Stop the worker; with ``publish``, updates not yet in the network go there."""
+        """Stop the worker; with ``publish``, updates not yet in the network go there
+        (not when a step was left half-way: the sides may then disagree, and the
+        network keeps the weights its epoch started from)."""
         try:
-            if publish and self._dirty:
+            if publish and self._dirty and not self._in_step:
                 self.end_epoch()
         finally:
             if self.worker is not None:
-                self.worker.close()
+                self.worker.close(abort=self._in_step)
                 self.worker = None
+
+    # ---- Ctrl-C between steps, not inside one
+    def _on_sigint(self, signum, frame) -> None:
+        if self._interrupt:   # a second Ctrl-C: at once
+            raise KeyboardInterrupt
+        self._interrupt = True
+        if not self._in_step:
+            self._interrupt = False
+            raise KeyboardInterrupt
+
+    def _check_interrupt(self) -> None:
+        if self._interrupt:
+            self._interrupt = False
+            raise KeyboardInterrupt
 
 
 @contextmanager
@@ -849,6 +877,12 @@ def split_stepper(net, opt, loss: Loss, l2: float, normalize: bool, rng, batch_s
         processes = os.environ.get("NEURALLAB_STEP_PROCESS", "1") != "0"
         stepper = SplitStepper(net, opt, loss, l2, normalize, rng, pool, accuracy_count,
                                processes=processes, batch_size=batch_size, data=data)
+        # Ctrl-C during a step takes effect when the step is done (both sides updated,
+        # the worker process at rest); a second Ctrl-C at once
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, stepper._on_sigint)
+            stack.callback(signal.signal, signal.SIGINT, signal.default_int_handler)
         publish = True
         try:
             yield stepper
