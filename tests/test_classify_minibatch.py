@@ -254,7 +254,7 @@ def test_split_training_matches_unsplit_training(monkeypatch):
 
 
 def test_mode_chooser_keeps_the_faster_mode():
-    ch = mb.ModeChooser(probe=3, exploit=5)
+    ch = mb.ModeChooser(probe=3, exploit=5, clear_win=None)
     modes = []
     for _ in range(2 * (2 * 3 + 1 + 5)):
         p = ch.next_mode()
@@ -264,15 +264,33 @@ def test_mode_chooser_keeps_the_faster_mode():
     assert modes[:7] == warm_probe
     assert modes[7:12] == [True] * 5
     assert modes[12:19] == warm_probe             # probes again
-    ch2 = mb.ModeChooser(probe=2, exploit=3)
+    ch2 = mb.ModeChooser(probe=2, exploit=3, clear_win=None)
     for _ in range(8):
         p = ch2.next_mode()
         ch2.record(p, 2.0 if p else 1.0)          # threads slower: stay inline
     assert ch2.parallel is False
 
 
+def test_a_clear_winner_is_kept_longer_before_the_next_probe():
+    ch = mb.ModeChooser(probe=2, exploit=3, clear_win=1.25, long_factor=4)
+    modes = []
+    for _ in range(2 * 2 + 1 + 12 + 5):
+        mode = ch.next_mode()
+        modes.append(mode)
+        ch.record(mode, {False: 2.0, True: 1.0}[mode])   # threads twice as fast
+    assert modes[5:17] == [True] * 12                    # 4 × 3 steps, not 3
+    assert modes[17:22] == [False, True, False, True, False]   # then probes again
+    close = mb.ModeChooser(probe=2, exploit=3, clear_win=1.25, long_factor=4)
+    modes = []
+    for _ in range(2 * 2 + 1 + 3 + 1):
+        mode = close.next_mode()
+        modes.append(mode)
+        close.record(mode, {False: 1.1, True: 1.0}[mode])   # only 10 % apart
+    assert modes[5:8] == [True] * 3 and modes[8] is False
+
+
 def test_mode_chooser_probes_an_added_mode_and_keeps_the_fastest():
-    ch = mb.ModeChooser(probe=2, exploit=4)
+    ch = mb.ModeChooser(probe=2, exploit=4, clear_win=None)
     for _ in range(3):
         ch.record(ch.next_mode(), 1.0)
     ch.add_mode("process")

@@ -70,9 +70,14 @@ PROCESS_START_STEP = 64
 #: a waiting side polls this long before it sleeps on the semaphore: waking a
 #: sleeping process costs tens of microseconds, twice per step
 SPIN_SECONDS = 2e-4
-#: next-batch buffers used in turn: one is read this step, one filled for the next,
-#: and one may still be read by the slower side's previous step
-PREFETCH_SLOTS = 3
+#: next-batch buffers used in turn, at least 3 (one is read this step, one filled
+#: for the next, one may still be read by the slower side's previous step) and up
+#: to 16, as many as fit in PREFETCH_BYTES. Why more than 3: a side writes its half
+#: of a buffer that the other side read a few steps before, and while that copy is
+#: still in the other core's cache every line written waits for it to be dropped —
+#: measured, fetching 64 rows took 125 µs with 3 buffers and 55 µs with 12 to 24.
+PREFETCH_SLOTS = (3, 16)
+PREFETCH_BYTES = 8 << 20
 #: the worker process and the next-batch buffers are used only for batches whose
 #: inputs and targets take at most this many bytes (larger ones: threads or inline)
 PROCESS_MAX_BATCH_BYTES = 16 << 20
@@ -108,13 +113,21 @@ class ModeChooser:
     ``modes`` defaults to ``(False, True)``: inline or on two threads. Probes
     ``probe`` steps in each mode (round robin, after one warm-up step in the first
     mode), keeps the mode with the lowest median step time for ``exploit`` steps,
-    then probes again. :meth:`add_mode` adds a mode and starts a new probe.
+    then probes again. A *clear* winner — faster than every other mode by the
+    factor ``clear_win`` — is kept ``long_factor`` times as long: the probes of
+    the slower modes cost time (about 3 % of an epoch for a 784-256-128-10 network,
+    when the worker process is twice as fast as inline), and a clear lead is
+    unlikely to turn before the next probe. :meth:`add_mode` adds a mode and starts
+    a new probe.
     """
 
-    def __init__(self, probe: int = 4, exploit: int = 256, modes: tuple = (False, True)):
+    def __init__(self, probe: int = 4, exploit: int = 256, modes: tuple = (False, True),
+                 clear_win: float | None = 1.25, long_factor: int = 4):
         self.probe, self.exploit = probe, exploit
+        self.clear_win, self.long_factor = clear_win, long_factor
         self.modes = tuple(modes)
         self._step = 0
+        self._exploit_now = exploit
         self._times: dict = {mode: [] for mode in self.modes}
         self.parallel = self.modes[0]
 
@@ -124,23 +137,27 @@ class ModeChooser:
             self.modes = (*self.modes, mode)
         self._step = 0
 
-    def _cycle(self) -> int:
-        return len(self.modes) * self.probe + 1 + self.exploit
-
     def next_mode(self):
         """The mode of the next step (``True``: two threads, for the default modes)."""
-        k = self._step % self._cycle()
         last_probe = len(self.modes) * self.probe
+        if self._step >= last_probe + 1 + self._exploit_now:   # the cycle is over
+            self._step = 0
+        k = self._step
         if k == 0:
             self._times = {mode: [] for mode in self.modes}
+            self._exploit_now = self.exploit
         if k <= last_probe:  # warm-up, then round robin
             self.parallel = self.modes[k % len(self.modes)]
         elif k == last_probe + 1:  # the fastest; the first listed on a tie
-            self.parallel = min(self.modes, key=lambda mode: np.median(self._times[mode]))
+            median = {mode: float(np.median(self._times[mode])) for mode in self.modes}
+            self.parallel = best = min(self.modes, key=median.get)
+            others = [t for mode, t in median.items() if mode != best]
+            if self.clear_win and others and min(others) >= self.clear_win * median[best]:
+                self._exploit_now = self.exploit * self.long_factor
         return self.parallel
 
     def record(self, mode, seconds: float) -> None:
-        k = self._step % self._cycle()
+        k = self._step
         if 1 <= k <= len(self.modes) * self.probe and mode in self._times:
             self._times[mode].append(seconds)
         self._step += 1
@@ -568,15 +585,23 @@ class SplitStepper:
                             streams[0] if streams else (None, None)),
                       _Side(net, 1, cols[1], opt, loss, alloc1,
                             streams[1] if streams else (None, None))]
-        # the exchange buffers P, two pairs used in turn (a side may still read one
-        # step's pair while the other writes the next)
+        # the exchange buffers P: pairs used in turn (a side may still read one step's
+        # pair while the other writes the next), as many as fit in 1 MB, up to 16 —
+        # for the reason given at PREFETCH_SLOTS
         n2 = net.layer_sizes[2]
-        self._P = [[alloc1((rows, n2), dtype=net.dtype) for _ in range(2)] for _ in range(2)]
+        p_slots = max(2, min(16, (1 << 20) // (rows * n2 * np.dtype(net.dtype).itemsize)))
+        self._P = [[alloc1((rows, n2), dtype=net.dtype) for _ in range(2)]
+                   for _ in range(p_slots)]
         self._cur = 0
         # the next batch, fetched during a step (PREFETCH_SLOTS buffers used in turn)
         self._XB = self._YB = None
+        self._slots = 1
         if data is not None and small:
-            slots = range(PREFETCH_SLOTS)
+            row_bytes = net.n_inputs * data[0].dtype.itemsize \
+                + net.n_outputs * data[1].dtype.itemsize
+            low, high = PREFETCH_SLOTS
+            self._slots = max(low, min(high, PREFETCH_BYTES // (rows * row_bytes)))
+            slots = range(self._slots)
             self._XB = [alloc1((rows, net.n_inputs), dtype=data[0].dtype) for _ in slots]
             self._YB = [alloc1((rows, net.n_outputs), dtype=data[1].dtype) for _ in slots]
         self._slot = 0
@@ -639,7 +664,7 @@ class SplitStepper:
         ctrl[_SQ] = side.phase1(P[1][:rows], self.l2)
         n_next = int(ctrl[_NEXT])
         if n_next:
-            nslot = (slot + 1) % PREFETCH_SLOTS
+            nslot = (slot + 1) % self._slots
             side.prefetch(self.data, self.I1n[:n_next], self._XB[nslot][:n_next],
                           self._YB[nslot][:n_next])
         return P
@@ -701,7 +726,7 @@ class SplitStepper:
         else:   # a larger batch than the run's (never in the worker process)
             P = [np.empty((m, self._P[0][0].shape[1]), dtype=self.net.dtype) for _ in "01"]
         # where the batch comes from, and whether to fetch the next one meanwhile
-        slot, nslot = self._slot, (self._slot + 1) % PREFETCH_SLOTS
+        slot, nslot = self._slot, (self._slot + 1) % self._slots
         if rows is None:
             source = _WHOLE
         elif self._next is not None and self._next.size == m \
@@ -779,7 +804,7 @@ class SplitStepper:
                 s1.phase2(P[0], P[1], *args, None)
                 s1.update(scalars)
         self._in_step = False
-        self._cur = 1 - self._cur
+        self._cur = (self._cur + 1) % len(self._P)
         if next_rows is not None:
             self._next, self._slot = next_rows.copy(), nslot
         else:
