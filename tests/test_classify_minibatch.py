@@ -456,3 +456,21 @@ def test_a_slow_worker_gives_the_same_weights(monkeypatch):
     mixed, h3 = _fit_weights(monkeypatch, _every_mode_in_turn(), 0.4)
     assert np.array_equal(inline, process) and np.array_equal(inline, mixed)
     assert h1 == h2 == h3
+
+
+def test_without_compiled_kernels_the_step_is_the_same(monkeypatch):
+    """Softmax + cross-entropy through NumPy (no Numba) gives the compiled loop's step."""
+    from neurallab import _kernels
+
+    X, y = _data()
+    Y = _onehot(y, 5, np.float64)
+    results = []
+    for compiled in (True, False):
+        monkeypatch.setattr(_kernels, "_unavailable", not compiled)
+        net = nl.Network(**NETWORKS["relu-softmax"], seed=1)
+        count = lambda yhat, Yb: int((yhat.argmax(1) == Yb.argmax(1)).sum())  # noqa: E731
+        out = _one_step(net, X, Y, "cce", 0.1, True, nl.optim.Adam(lr=0.01), count)
+        results.append((out, net.get_params()))
+    (a, pa), (b, pb) = results
+    assert a[0] == pytest.approx(b[0], rel=1e-12) and a[1:] == b[1:]
+    np.testing.assert_allclose(pa, pb, rtol=1e-10, atol=1e-13)

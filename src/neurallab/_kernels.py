@@ -108,7 +108,9 @@ def kernel(name: str):
     calls on a 128 × 10 array cost some 60 µs; this loop, a few.
     """
     global _unavailable
-    if name not in _compiled and not _unavailable:
+    if _unavailable:
+        return None
+    if name not in _compiled:
         if os.environ.get("NEURALLAB_NUMBA", "1") == "0":
             _unavailable = True
             return None
