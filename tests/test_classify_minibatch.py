@@ -427,7 +427,7 @@ def test_huge_batches_get_no_worker_process_and_no_shared_buffers():
                           processes=True, batch_size=rows, data=(X, Y))
     small = mb.SplitStepper(net, opt, get_loss("cce"), 0.0, True, None, object(),
                             processes=True, batch_size=rows - 1, data=(X, Y))
-    assert not big._shared and big._XB is None
+    assert not big._shared and big._XB is None and big._P == []   # made per step
     assert small._shared == mb.process_mode_available() and small._XB is not None
 
 

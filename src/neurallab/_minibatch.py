@@ -590,8 +590,9 @@ class SplitStepper:
         # for the reason given at PREFETCH_SLOTS
         n2 = net.layer_sizes[2]
         p_slots = max(2, min(16, (1 << 20) // (rows * n2 * np.dtype(net.dtype).itemsize)))
+        self._n2 = n2
         self._P = [[alloc1((rows, n2), dtype=net.dtype) for _ in range(2)]
-                   for _ in range(p_slots)]
+                   for _ in range(p_slots)] if small else []   # (large: made per step)
         self._cur = 0
         # the next batch, fetched during a step (PREFETCH_SLOTS buffers used in turn)
         self._XB = self._YB = None
@@ -721,10 +722,10 @@ class SplitStepper:
             mode = THREADS if self.pool is not None else INLINE
         self._mode = mode
         m = rows.size if rows is not None else X.shape[0]
-        if m <= self._P[0][0].shape[0]:
+        if self._P and m <= self._P[0][0].shape[0]:
             P = [buf[:m] for buf in self._P[self._cur]]
-        else:   # a larger batch than the run's (never in the worker process)
-            P = [np.empty((m, self._P[0][0].shape[1]), dtype=self.net.dtype) for _ in "01"]
+        else:   # a large batch (never in the worker process)
+            P = [np.empty((m, self._n2), dtype=self.net.dtype) for _ in "01"]
         # where the batch comes from, and whether to fetch the next one meanwhile
         slot, nslot = self._slot, (self._slot + 1) % self._slots
         if rows is None:
@@ -804,7 +805,7 @@ class SplitStepper:
                 s1.phase2(P[0], P[1], *args, None)
                 s1.update(scalars)
         self._in_step = False
-        self._cur = (self._cur + 1) % len(self._P)
+        self._cur = (self._cur + 1) % max(len(self._P), 1)
         if next_rows is not None:
             self._next, self._slot = next_rows.copy(), nslot
         else:
