@@ -157,6 +157,35 @@ def test_torch_gradient_descent_matches_fit_with_biases_and_penalty():
     assert costs[-1] < costs[0] and len(costs) == len(history.history["loss"]) == 30
 
 
+@pytest.mark.parametrize("cut", [False, True])
+def test_mini_batch_adam_matches_torch_step_for_step(monkeypatch, cut):
+    """Adam on mini-batches of a softmax classifier, from the same weights and batches:
+    ``fit`` (whole network, or cut in two along its first hidden layer as for large
+    networks) against ``torch.optim.Adam`` with ``CrossEntropyLoss``, in float64."""
+    from neurallab import _minibatch
+
+    monkeypatch.setattr(_minibatch, "SPLIT_MIN_WORK", 1 if cut else 1 << 60)
+    rng = np.random.default_rng(4)
+    X, labels = rng.normal(size=(300, 12)), rng.integers(0, 4, 300)
+    net = nl.Network([12, 16, 8, 4], activation="relu", output_activation="softmax",
+                     init="xavier", seed=3)
+    module = to_torch(net)
+    logits = module[:-1]   # without the softmax: CrossEntropyLoss takes logits
+    opt = torch.optim.Adam(module.parameters(), lr=0.01)
+    loss = torch.nn.CrossEntropyLoss()
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(labels)
+    for _ in range(3):
+        for s in range(0, 300, 32):   # the last batch has 12 rows
+            opt.zero_grad()
+            loss(logits(Xt[s:s + 32]), yt[s:s + 32]).backward()
+            opt.step()
+    start = net.get_params()
+    net.fit(X, labels, loss="categorical_crossentropy", optimizer="adam", lr=0.01,
+            batch_size=32, epochs=3, shuffle=False, verbose=0)
+    assert np.abs(net.params - start).max() > 0.05
+    np.testing.assert_allclose(net.params, from_torch(module).params, rtol=0, atol=1e-12)
+
+
 # ---------------------------------------------------------------- files and round trips
 @pytest.mark.parametrize("bias", [True, False])
 def test_model_file_loads_into_the_torch_module_state_dict(tmp_path, bias):
