@@ -56,6 +56,7 @@ import numpy as np
 
 from . import _kernels
 from .losses import Loss
+from .network import _dropout_mask
 
 #: split a batch only when rows × parameters reaches this (smaller steps are
 #: dominated by Python overhead, which two threads do not shorten)
@@ -355,9 +356,7 @@ class _Side:
         a = net.activation.forward(z)
         a_in, mask = a, None
         if self.rng_own is not None and net.dropout[0] > 0:
-            keep = 1.0 - net.dropout[0]
-            mask = (self.rng_own.random(a.shape, dtype=net.dtype) < keep).astype(net.dtype)
-            mask *= 1.0 / keep
+            mask = _dropout_mask(self.rng_own, a.shape, net.dropout[0], net.dtype)
             a_in = a * mask
         self.first = (z, a, mask, a_in)
         np.matmul(a_in, self.W[1], out=P)
@@ -388,27 +387,23 @@ class _Side:
             if l < last:
                 masks[l] = None
                 if self.rng_common is not None and net.dropout[l] > 0:
-                    keep = 1.0 - net.dropout[l]
-                    masks[l] = (self.rng_common.random(a.shape, dtype=net.dtype) < keep
-                                ).astype(net.dtype)
-                    masks[l] *= 1.0 / keep
+                    masks[l] = _dropout_mask(self.rng_common, a.shape, net.dropout[l],
+                                             net.dtype)
                     a = a * masks[l]
                 ins[l + 1] = a
         scale = 1.0 / self._norm if normalize else 1.0
-        fused = self.fused_output
+        fused, yhat = self.fused_output, outs[last]
         if fused is not None:   # softmax + cross-entropy: one compiled loop
-            yhat = outs[last]
             delta = np.empty_like(yhat)
             value, correct = fused(zs[last], Y, yhat, delta, yhat.dtype.type(scale))
         else:
-            yhat = outs[last]
             value, delta = loss.value_and_delta(Y, yhat, zs[last], net.output_activation)
             if normalize:
                 delta *= scale
         for l in range(last, 0, -1):   # the layers both sides hold, down to the second
             np.matmul(ins[l].T, delta, out=self.dW[l])
             if self.db[l] is not None:
-                np.dot(self._ones[:delta.shape[0]], delta, out=self.db[l])   # Σ rows
+                self._row_sums(delta, self.db[l])
             grad_a = delta @ self.W[l].T
             if l > 1:
                 if masks[l - 1] is not None:
@@ -420,13 +415,17 @@ class _Side:
         delta = net.activation.backward(z1, a1, grad_a, out=grad_a)
         np.matmul(X.T, delta, out=self.dW[0])
         if self.db[0] is not None:
-            np.dot(self._ones[:delta.shape[0]], delta, out=self.db[0])
+            self._row_sums(delta, self.db[0])
         if l2:
             for W, dW in zip(self.W, self.dW, strict=True):
                 dW += l2 * W
         if fused is None:
             correct = accuracy_count(yhat, Y) if accuracy_count else 0
         return value, (correct if accuracy_count else 0)
+
+    def _row_sums(self, delta: np.ndarray, out: np.ndarray) -> None:
+        """``Σ`` over the rows of ``delta`` (a bias gradient) as one product with ones."""
+        np.dot(self._ones[:delta.shape[0]], delta, out=out)
 
     def update(self, scalars: dict) -> None:
         """The optimizer's step on this side's vector (scalars: the step's rates)."""
@@ -642,12 +641,17 @@ class SplitStepper:
             "the training worker process failed or ended unexpectedly; train again "
             "(set NEURALLAB_STEP_PROCESS=0 to train without it)")
 
+    def _rng_handover(self, side: _Side, how: str) -> None:
+        """Side 1's two dropout streams into (``"save"``) or out of (``"load"``) the
+        shared memory through which they move between the processes."""
+        for state, rng in zip(self.rng_state, (side.rng_own, side.rng_common), strict=True):
+            getattr(state, how)(rng)
+
     # ---- in the worker process
     def _remote_phase1(self) -> np.ndarray:
         ctrl, side = self.ctrl, self.sides[1]
         if ctrl[_LOAD_RNG]:
-            self.rng_state[0].load(side.rng_own)
-            self.rng_state[1].load(side.rng_common)
+            self._rng_handover(side, "load")
         rows, source, slot = int(ctrl[_ROWS]), int(ctrl[_SOURCE]), int(ctrl[_SLOT])
         P = self._P[int(ctrl[_PARITY])]
         if source == _GATHER:
@@ -676,16 +680,14 @@ class SplitStepper:
         side.phase2(P[0][:rows], P[1][:rows], self.loss, self.l2, self.normalize, None)
         side.update(self._rates)
         if side.rng_own is not None:
-            self.rng_state[0].save(side.rng_own)
-            self.rng_state[1].save(side.rng_common)
+            self._rng_handover(side, "save")
 
     # ---- in the training process
     def _fetch_rng(self) -> None:
         """Side 1's dropout streams back from the worker (mode change)."""
         if self._rng_remote:
             side = self.sides[1]
-            self.rng_state[0].load(side.rng_own)
-            self.rng_state[1].load(side.rng_common)
+            self._rng_handover(side, "load")
             self._rng_remote = False
 
     def _start_worker(self) -> bool:
@@ -773,8 +775,7 @@ class SplitStepper:
                 ctrl[_SCALARS + i] = scalars[k]
             ctrl[_LOAD_RNG] = 0
             if self.rng_state is not None and not self._rng_remote:
-                self.rng_state[0].save(s1.rng_own)
-                self.rng_state[1].save(s1.rng_common)
+                self._rng_handover(s1, "save")
                 ctrl[_LOAD_RNG] = 1
                 self._rng_remote = True
             self.worker.post(_STEP)

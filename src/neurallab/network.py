@@ -334,10 +334,7 @@ class Network:
             acts.append(a)
             mask = None
             if l != last and rng is not None and self.dropout[l] > 0:
-                keep = 1.0 - self.dropout[l]
-                # inverted dropout: scale kept units by 1/keep so prediction needs no change
-                mask = (rng.random(a.shape, dtype=self.dtype) < keep).astype(self.dtype)
-                mask *= 1.0 / keep
+                mask = _dropout_mask(rng, a.shape, self.dropout[l], self.dtype)
                 a = a * mask
             masks.append(mask)
             if l != last:
@@ -672,6 +669,16 @@ class Network:
         return (f"Network({self.layer_sizes}, activation={self.activation.name!r}, "
                 f"output_activation={self.output_activation.name!r}, bias={self.bias}, "
                 f"dtype={self.dtype.name!r})")
+
+
+def _dropout_mask(rng: np.random.Generator, shape, rate: float, dtype) -> np.ndarray:
+    """An inverted-dropout mask: ``1/keep`` where a unit is kept (probability
+    ``keep = 1 − rate``), else 0 — kept units are scaled up in training so that
+    prediction needs no change."""
+    keep = 1.0 - rate
+    mask = (rng.random(shape, dtype=dtype) < keep).astype(dtype)
+    mask *= 1.0 / keep
+    return mask
 
 
 def _column_sums(a: np.ndarray, out: np.ndarray) -> np.ndarray:
