@@ -103,6 +103,19 @@ def test_saving_twice_gives_the_same_contents(trained, tmp_path):
     assert ha == hb and ta == tb
 
 
+def test_saving_twice_gives_the_same_bytes(trained, tmp_path):
+    # the safetensors writer orders metadata by hash; the header is re-sorted
+    files = [tmp_path / f"m{i}.safetensors" for i in range(6)]
+    for f in files:
+        trained.save(f)
+    assert len({f.read_bytes() for f in files}) == 1
+    header, _ = read_header(files[0])
+    assert list(header) == sorted(header)
+    assert list(header["__metadata__"]) == sorted(header["__metadata__"])
+    assert nl.load(files[0]).params.tobytes() == trained.params.tobytes()
+    assert st_load_file(files[0]).keys() == {"0.weight", "0.bias", "2.weight", "2.bias"}
+
+
 # ----------------------------------------------------------------------------- layout
 def test_tensor_names_and_shapes(saved, trained):
     tensors = st_load_file(saved)

@@ -111,7 +111,23 @@ def save(net, path) -> None:
         "config": config_json,
         "sha256": _digest(config_json, tensors),
     }
-    atomic_write_bytes(path, st_save(tensors, metadata=metadata))
+    atomic_write_bytes(path, _sorted_header(st_save(tensors, metadata=metadata)))
+
+
+def _sorted_header(data: bytes) -> bytes:
+    """``data`` (a safetensors file) with its JSON header's keys in sorted order.
+
+    The safetensors writer emits the metadata in hash order, which changes from run
+    to run, so saving the same network twice would give different bytes. Re-writing
+    the header (8-byte little-endian length, JSON padded with spaces to a multiple of
+    8 bytes, then the tensor bytes, whose offsets are relative to the end of the
+    header) with sorted keys makes a saved file depend only on the network.
+    """
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + n:]
 
 
 def load(path):
