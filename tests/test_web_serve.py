@@ -73,6 +73,9 @@ def test_default_model_when_none_is_given(served, monkeypatch, capsys):
     monkeypatch.setattr(dm, "default_model", fake_default)
     assert main(["serve"]) == 0
     assert served["app"].state.classifier.net is net
+    # fetched once and handed to the app: with an unwritable cache a second fetch
+    # would train the model again
+    assert len(calls) == 1
     assert "neurallab serve: training the default model ..." in capsys.readouterr().err
 
 

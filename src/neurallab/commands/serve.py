@@ -81,9 +81,10 @@ def run(args) -> int:
     def log(line: str) -> None:
         print(f"neurallab serve: {line}", file=sys.stderr, flush=True)
 
-    if args.model is None:
-        default_model(log=log)  # trained and cached now, with progress shown
-    app = create_app(args.model, max_upload_bytes=max_bytes, max_files=args.max_files)
+    # the default model: loaded from the cache, or trained now with progress shown
+    # (handed over as it is, so an unwritable cache does not make it train twice)
+    model = default_model(log=log) if args.model is None else args.model
+    app = create_app(model, max_upload_bytes=max_bytes, max_files=args.max_files)
     if not _is_loopback(args.host):
         log(f"listening on {args.host}: other machines can reach this server")
     host = f"[{args.host}]" if ":" in args.host else args.host
