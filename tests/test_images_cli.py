@@ -63,6 +63,13 @@ def test_build_prints_reports_and_writes_a_loadable_file(capsys, folder, tmp_pat
     for name in ("samples.png", "balance.png"):
         with Image.open(tmp_path / "figs" / name) as im:
             assert im.format == "PNG" and im.size[0] > 300
+    # one duplicates figure for each pair of splits that shares images, and only those
+    leaks = ds.info["leaks"]
+    shared = [key for key, n in leaks["exact_across"].items()
+              if n + leaks["near_across"].get(key, 0)]
+    assert shared, "the five copies should cross splits somewhere"
+    drawn = sorted(p.name for p in (tmp_path / "figs").glob("duplicates*.png"))
+    assert drawn == sorted(f"duplicates-{k.replace('/', '-')}.png" for k in shared)
 
 
 def test_build_dedupe_removes_the_copies(capsys, folder, tmp_path):

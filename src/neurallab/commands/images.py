@@ -102,8 +102,8 @@ def register(sub) -> None:
     p.add_argument("--no-near", action="store_true", help="look for exact duplicates only")
     p.add_argument("--threshold", type=float, default=0.99,
                    help="similarity from which two images are near duplicates (default: 0.99)")
-    p.add_argument("--figures", type=Path, help="folder for samples.png, balance.png and "
-                   "duplicates.png")
+    p.add_argument("--figures", type=Path, help="folder for samples.png, balance.png and, "
+                   "for each pair of splits that shares images, duplicates-A-B.png")
     p.add_argument("--workers", type=int, help="decoding processes (default: all CPUs)")
     p.set_defaults(func=cmd_build)
 
@@ -231,8 +231,8 @@ def _figures(folder: Path, ds, balance, leaks) -> None:
     written = [save_figure(plot_class_samples(ds.X_train, ds.y_train, ds.class_names),
                            folder / "samples.png"),
                save_figure(plot_class_balance(balance), folder / "balance.png")]
-    keys = sorted(leaks.exact_across, key=lambda k: k != ("train", "test"))
-    for key in keys:  # the duplicates of one pair of splits, train/test first
+    # one figure per pair of splits that shares images, e.g. duplicates-train-test.png
+    for key in leaks.exact_across:
         exact = leaks.exact_across[key]
         near = leaks.near_across.get(key, np.zeros((0, 2), np.int64))
         if len(exact) + len(near):
@@ -241,8 +241,7 @@ def _figures(folder: Path, ds, balance, leaks) -> None:
             fig = plot_duplicate_pairs(ds.split(key[0])[0], ds.split(key[1])[0],
                                        np.concatenate([exact, near]), similarity=sims,
                                        names=key)
-            written.append(save_figure(fig, folder / "duplicates.png"))
-            break
+            written.append(save_figure(fig, folder / f"duplicates-{key[0]}-{key[1]}.png"))
     print("figures: " + ", ".join(str(p) for p in written))
 
 
