@@ -267,6 +267,22 @@ def test_report_when_both_gradients_vanish():
     assert r.ok
 
 
+def test_at_a_trained_minimum_the_report_explains_a_high_relative_error():
+    rng = np.random.default_rng(0)
+    X = rng.random((20, 2))
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(20)
+    net = nl.Network([2, 4, 1], activation="tanh", seed=0)
+    fresh = nl.check_gradients(net, X, y)
+    assert fresh.ok and not fresh.near_zero and "nearly zero" not in str(fresh)
+    net.fit(X, y, optimizer="lm", epochs=500, verbose=0)
+    r = nl.check_gradients(net, X, y)
+    # backpropagation is right (the absolute difference is rounding), but g ≈ 0
+    assert r.worst_abs_error < 1e-10 and r.near_zero
+    assert not r.ok and r.relative_error > 1e-4
+    assert "the gradient is nearly zero here (a minimum?)" in str(r)
+    assert "check at random weights instead" in str(r)
+
+
 @given(sizes=st.lists(st.integers(1, 5), min_size=2, max_size=4),
        hidden=st.sampled_from(HIDDEN), output=st.sampled_from(OUTPUT),
        loss=st.sampled_from(LOSSES), bias=st.booleans(),

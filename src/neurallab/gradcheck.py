@@ -56,9 +56,23 @@ class GradientReport:
         """True when the relative error is below 1e-7 (float64) — the gradient is right."""
         return self.relative_error < 1e-7
 
+    @property
+    def near_zero(self) -> bool:
+        """True when the gradient itself is nearly zero (largest entry below 1e-6).
+
+        There, e.g. at a trained minimum, the relative error compares two roundings
+        and can read anything up to 1 for a correct gradient; the absolute
+        difference (:attr:`worst_abs_error`) is the figure to read.
+        """
+        return float(np.abs(self.analytic).max(initial=0.0)) < 1e-6
+
     def __str__(self) -> str:
-        return (f"relative error {self.relative_error:.3e} "
+        text = (f"relative error {self.relative_error:.3e} "
                 f"(worst parameter {self.worst_index}: |g - g_num| = {self.worst_abs_error:.3e})")
+        if self.near_zero and not self.ok:
+            text += ("; the gradient is nearly zero here (a minimum?), so rounding dominates "
+                     "the relative error: check at random weights instead")
+        return text
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], theta: np.ndarray,
@@ -131,6 +145,16 @@ def check_gradients(net, X, y, loss: str = "sse", l2: float = 0.0, eps: float = 
     Returns
     -------
     GradientReport
+
+    Notes
+    -----
+    The relative error ``‖g − g_num‖ / ‖g + g_num‖`` is only meaningful where the
+    gradient is not near zero. At a trained minimum ``g ≈ 0``: the denominator is
+    tiny while the finite differences still carry their rounding (about
+    ``ε_machine · J / eps``), so a correct backpropagation can read 1e-1 there
+    (:attr:`GradientReport.near_zero` says so). Check at random weights instead
+    (``neurallab gradcheck --reinit`` on the command line), as the tutorial does
+    before training.
     """
     def rng():
         return None if dropout_seed is None else np.random.default_rng(dropout_seed)
