@@ -15,9 +15,15 @@ means with a 95 % confidence interval; and the mean curves (test accuracy and
 training loss per epoch). No timings (PyTorch runs on 2 threads, neurallab as
 ``fit`` chooses).
 
+``--neurallab-init torch`` starts neurallab from PyTorch's initial weights instead
+(``nn.Linear``'s default, drawn by ``torch.manual_seed(seed)``), to see whether the
+initialisation scheme moves the accuracy; ``--libraries neurallab`` runs one library.
+
 Run (the README's numbers)::
 
     python benchmarks/bench_classify_seeds.py --seeds 40     # ~30 min
+    python benchmarks/bench_classify_seeds.py --seeds 12 --libraries neurallab \
+        --neurallab-init torch                              # ~3 min
     python benchmarks/bench_classify_seeds.py --seeds 2 --epochs 3 --train 5000
 """
 
@@ -39,12 +45,28 @@ import neurallab as nl  # noqa: E402
 from neurallab import classify  # noqa: E402
 
 
-def run_neurallab(X, y, X_test, y_test, seed: int, epochs: int):
-    """Test accuracy and mean training loss after each epoch of one neurallab run."""
+def torch_layers(seed: int):
+    """PyTorch's default initial ``nn.Linear`` layers for ``LAYERS``, drawn from ``seed``."""
+    import torch
+
+    torch.manual_seed(seed)
+    return [torch.nn.Linear(a, b) for a, b in zip(LAYERS[:-1], LAYERS[1:], strict=True)]
+
+
+def run_neurallab(X, y, X_test, y_test, seed: int, epochs: int, init: str = "xavier"):
+    """Test accuracy and mean training loss after each epoch of one neurallab run.
+
+    ``init``: ``"xavier"`` (Glorot uniform, zero biases: what ``bench_classify.py``
+    uses) or ``"torch"`` (PyTorch's default initial weights and biases, copied in).
+    """
     accs: list[float] = []
     losses: list[float] = []
     net = nl.Network(list(LAYERS), activation="relu", output_activation="softmax",
                      init="xavier", dtype="float32", seed=seed)
+    if init == "torch":
+        for W, b, layer in zip(net.W, net.b, torch_layers(seed), strict=True):
+            W[...] = layer.weight.detach().numpy().T
+            b[...] = layer.bias.detach().numpy()
 
     class Score(nl.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -60,10 +82,9 @@ def run_torch(X, y, X_test, y_test, seed: int, epochs: int):
     """The same for PyTorch: default ``nn.Linear`` initialisation, a ``randperm`` per epoch."""
     import torch
 
-    torch.manual_seed(seed)
     nn = torch.nn
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
-                          nn.Linear(128, 10))
+    first, second, third = torch_layers(seed)
+    model = nn.Sequential(first, nn.ReLU(), second, nn.ReLU(), third)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     loss = nn.CrossEntropyLoss()
     Xt, yt, Xe = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64)), \
@@ -99,9 +120,23 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=20, help="runs per library (seeds 0, 1, ...)")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--train", type=int, default=60000, help="training images (development)")
+    ap.add_argument("--libraries", default="neurallab,torch",
+                    help="comma-separated: neurallab, torch (default: both)")
+    ap.add_argument("--neurallab-init", choices=("xavier", "torch"), default="xavier",
+                    help="neurallab's initial weights: Glorot's (default) or PyTorch's")
     ap.add_argument("--json", type=Path, help="also write every run's curves here")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
+    available = {"neurallab": ("neurallab" if args.neurallab_init == "xavier"
+                               else "neurallab, PyTorch's initial weights",
+                               lambda *a: run_neurallab(*a, init=args.neurallab_init)),
+                 "torch": ("PyTorch", run_torch)}
+    wanted = [w.strip() for w in args.libraries.split(",") if w.strip()]
+    unknown = sorted(set(wanted) - set(available))
+    if unknown or not wanted:
+        ap.error(f"--libraries: unknown {', '.join(unknown) or '(none given)'}; "
+                 f"choose from {', '.join(available)}")
+    runners = dict(available[w] for w in wanted)
     import torch
 
     torch.set_num_threads(2)
@@ -110,7 +145,6 @@ def main(argv=None) -> int:
     y = data.y_train[:args.train]
     X_test = classify.images_to_inputs(data.X_test)
     y_test = data.y_test
-    runners = {"neurallab": run_neurallab, "PyTorch": run_torch}
     curves: dict[str, list[tuple[list[float], list[float]]]] = {k: [] for k in runners}
     for seed in range(args.seeds):
         for name, run in runners.items():   # interleaved, so load changes hit both
@@ -134,9 +168,12 @@ def main(argv=None) -> int:
         [[k, len(final[k]), f"{statistics.mean(final[k]):.2%} ± {sem(final[k]):.2%}",
           f"{statistics.mean(level[k]):.2%} ± {sem(level[k]):.2%}",
           f"{statistics.mean(loss[-1] for _, loss in curves[k]):.4f}"] for k in curves]))
-    d = statistics.mean(final["neurallab"]) - statistics.mean(final["PyTorch"])
-    print(f"\nAfter the last epoch neurallab − PyTorch = {d:+.2%}"
-          f"{difference_interval(final['neurallab'], final['PyTorch'])}.\n")
+    if len(final) == 2:
+        ours, theirs = final
+        d = statistics.mean(final[ours]) - statistics.mean(final[theirs])
+        print(f"\nAfter the last epoch {ours} − {theirs} = {d:+.2%}"
+              f"{difference_interval(final[ours], final[theirs])}.")
+    print()
     rows = []
     for e in range(args.epochs):
         rows.append([e + 1] + [f"{statistics.mean(acc[e] for acc, _ in curves[k]):.2%}"
