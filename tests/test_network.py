@@ -291,6 +291,22 @@ def test_chunked_prediction_equals_one_pass(monkeypatch):
     np.testing.assert_allclose(net.predict(X), whole, rtol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("output", ["identity", "sigmoid", "softmax", "tanh"])
+@pytest.mark.parametrize("hidden", sorted(nl.activations.ACTIVATIONS.keys() - {"softmax"}))
+def test_prediction_path_equals_forward_for_every_activation(hidden, output, dtype, monkeypatch):
+    # prediction keeps no cache and applies activations in place where they allow it
+    net = nl.Network([4, 6, 5, 3], activation=hidden, output_activation=output, dtype=dtype,
+                     seed=1)
+    X = np.random.default_rng(2).normal(size=(37, 4)).astype(dtype)
+    expected = net.forward(X)
+    monkeypatch.setattr(network_module, "PREDICT_CHUNK", 8)  # chunks, the last one short
+    got = net._forward_chunked(X)
+    assert got.dtype == np.dtype(dtype) and got.shape == (37, 3)
+    np.testing.assert_allclose(got, expected, rtol=1e-6 if dtype == "float32" else 1e-14)
+    np.testing.assert_array_equal(X, np.random.default_rng(2).normal(size=(37, 4)).astype(dtype))
+
+
 def test_predict_in_raw_units_with_scalers(sleep):
     X, y = sleep
     net = nl.Network([2, 3, 1], bias=False, seed=0, input_scaler="max",

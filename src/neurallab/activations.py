@@ -109,6 +109,9 @@ class Activation:
     coupled = False
     #: True when the output lies in (0, 1), so it can feed a cross-entropy.
     probabilistic = False
+    #: True when ``forward(z, out=z)`` is safe (nothing of ``z`` is read after ``out``
+    #: is written): prediction, which keeps no ``z``, then needs no second array.
+    in_place = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ class Sigmoid(Activation):
 @dataclass(frozen=True)
 class Tanh(Activation):
     name: str = "tanh"
+    in_place = True
 
     def forward(self, z, out=None):
         return np.tanh(z, out=out)
@@ -148,6 +152,7 @@ class Tanh(Activation):
 @dataclass(frozen=True)
 class ReLU(Activation):
     name: str = "relu"
+    in_place = True
 
     def forward(self, z, out=None):
         return np.maximum(z, 0, dtype=z.dtype, out=out)
@@ -161,6 +166,7 @@ class ReLU(Activation):
 class LeakyReLU(Activation):
     name: str = "leaky_relu"
     alpha: float = 0.01
+    in_place = True  # np.where builds the result before it is copied
 
     def forward(self, z, out=None):
         a = np.where(z > 0, z, z * self.alpha).astype(z.dtype, copy=False)
@@ -175,6 +181,7 @@ class LeakyReLU(Activation):
 @dataclass(frozen=True)
 class Identity(Activation):
     name: str = "identity"
+    in_place = True
 
     def forward(self, z, out=None):
         return z.copy() if out is None else _copy_into(out, z)
@@ -190,6 +197,7 @@ class Softmax(Activation):
     name: str = "softmax"
     coupled = True
     probabilistic = True
+    in_place = True  # the row maxima are taken before z is overwritten
 
     def forward(self, z, out=None):
         a = np.subtract(z, z.max(axis=1, keepdims=True), out=out)  # shift: exp never overflows
