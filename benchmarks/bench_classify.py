@@ -200,24 +200,34 @@ class Interleave(nl.Callback):
             print(f"epoch {epoch + 1}: {line}", file=sys.stderr, flush=True)
 
 
-def difference_interval(a: list[float], b: list[float]) -> str:
-    """``", 95 % CI [lo, hi]"`` for ``mean(a) - mean(b)`` (Welch's t), or ``""``.
+def difference_interval(a: list[float], b: list[float]) -> tuple[float, float] | None:
+    """95 % confidence interval of ``mean(a) - mean(b)`` (Welch's t), or None.
 
     The interval that a difference between two libraries' mean accuracies would need
     to leave before it says more than the seeds' luck.
     """
     if min(len(a), len(b)) < 2:
-        return ""
+        return None
     from scipy import stats
 
     va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
     se = (va + vb) ** 0.5
     if se == 0:
-        return ""
+        return None
     dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = stats.t.ppf(0.975, dof) * se
     d = statistics.mean(a) - statistics.mean(b)
-    return f", 95 % CI [{d - half:+.2%}, {d + half:+.2%}]"
+    return d - half, d + half
+
+
+def describe_difference(a: list[float], b: list[float]) -> str:
+    """``", 95 % CI [lo, hi]"`` for ``mean(a) - mean(b)``, saying when it holds 0."""
+    ci = difference_interval(a, b)
+    if ci is None:
+        return ""
+    lo, hi = ci
+    noise = " — within the seeds' noise" if lo <= 0 <= hi else ""
+    return f", 95 % CI [{lo:+.2%}, {hi:+.2%}]{noise}"
 
 
 def throughput(predict, X, single_reps: int = 300) -> tuple[float, float]:
@@ -319,7 +329,7 @@ def main(argv=None) -> int:
         if name != "neurallab":
             verdict = "at least" if ours >= a else "below"
             print(f"Mean test accuracy: neurallab {ours:.2%}, {name} {a:.2%} ({verdict}; "
-                  f"difference {ours - a:+.2%}{difference_interval(acc['neurallab'], acc[name])}"
+                  f"difference {ours - a:+.2%}{describe_difference(acc['neurallab'], acc[name])}"
                   f"; over the last {last_k} epochs {statistics.mean(level['neurallab']):.2%} "
                   f"vs {statistics.mean(level[name]):.2%}).")
 

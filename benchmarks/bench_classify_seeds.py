@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, markdown_table  # noqa: E402
-from bench_classify import BATCH, LAST, LAYERS, LR, difference_interval  # noqa: E402
+from bench_classify import BATCH, LAST, LAYERS, LR, describe_difference  # noqa: E402
 
 import neurallab as nl  # noqa: E402
 from neurallab import classify  # noqa: E402
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
         ours, theirs = final
         d = statistics.mean(final[ours]) - statistics.mean(final[theirs])
         print(f"\nAfter the last epoch {ours} − {theirs} = {d:+.2%}"
-              f"{difference_interval(final[ours], final[theirs])}.")
+              f"{describe_difference(final[ours], final[theirs])}.")
     print()
     rows = []
     for e in range(args.epochs):
