@@ -93,7 +93,8 @@ class Activation:
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None
                 ) -> np.ndarray:  # pragma: no cover - abstract
-        """Return ``a = f(z)``, written into ``out`` when given (not ``z`` itself)."""
+        """Return ``a = f(z)``, written into ``out`` when given (``out`` may be ``z``
+        itself only where :attr:`in_place` is True)."""
         raise NotImplementedError
 
     def backward(self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray,
