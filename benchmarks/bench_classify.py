@@ -101,6 +101,18 @@ def matmul_gflops(threads: int, size: int = 2048, reps: int = 5) -> float:
     return 2 * size**3 / best / 1e9
 
 
+def torch_layers(seed: int):
+    """PyTorch's default initial ``nn.Linear`` layers for ``LAYERS``, drawn from ``seed``.
+
+    ``torch.manual_seed(seed)`` is set first, so the global generator then goes on to
+    draw the batch orders.
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    return [torch.nn.Linear(a, b) for a, b in zip(LAYERS[:-1], LAYERS[1:], strict=True)]
+
+
 class TorchPeer:
     """The same network and training loop in PyTorch."""
 
@@ -112,12 +124,11 @@ class TorchPeer:
         self.threads = threads
         if threads != PEER_THREADS:
             self.name = f"PyTorch, {threads} thread{'s' if threads > 1 else ''}"
-        torch.manual_seed(seed)
         self.torch = torch
         self.X, self.y = torch.from_numpy(X), torch.from_numpy(y)
         nn = torch.nn
-        self.model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128),
-                                   nn.ReLU(), nn.Linear(128, 10))
+        first, second, third = torch_layers(seed)
+        self.model = nn.Sequential(first, nn.ReLU(), second, nn.ReLU(), third)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=LR)
         self.loss = nn.CrossEntropyLoss()
 

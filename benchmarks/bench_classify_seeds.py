@@ -39,18 +39,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, markdown_table  # noqa: E402
-from bench_classify import BATCH, LAST, LAYERS, LR, describe_difference  # noqa: E402
+from bench_classify import BATCH, LAST, LAYERS, LR, describe_difference, torch_layers  # noqa: E402
 
 import neurallab as nl  # noqa: E402
 from neurallab import classify  # noqa: E402
-
-
-def torch_layers(seed: int):
-    """PyTorch's default initial ``nn.Linear`` layers for ``LAYERS``, drawn from ``seed``."""
-    import torch
-
-    torch.manual_seed(seed)
-    return [torch.nn.Linear(a, b) for a, b in zip(LAYERS[:-1], LAYERS[1:], strict=True)]
 
 
 def run_neurallab(X, y, X_test, y_test, seed: int, epochs: int, init: str = "xavier"):
