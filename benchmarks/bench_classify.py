@@ -102,15 +102,22 @@ def matmul_gflops(threads: int, size: int = 2048, reps: int = 5) -> float:
 
 
 def torch_layers(seed: int):
-    """PyTorch's default initial ``nn.Linear`` layers for ``LAYERS``, drawn from ``seed``.
+    """PyTorch's default initial ``nn.Linear`` layers for ``LAYERS``, drawn from ``seed``,
+    and the generator that then draws the batch orders.
 
-    ``torch.manual_seed(seed)`` is set first, so the global generator then goes on to
-    draw the batch orders.
+    As in the usual script: ``torch.manual_seed(seed)``, the layers, then one
+    ``randperm`` per epoch from the same stream. The stream is continued in a
+    generator of the run's own, so two runs in one process (2 threads and 1 thread,
+    interleaved) each draw the batch orders of a standalone run with that seed
+    instead of taking turns on torch's one global generator.
     """
     import torch
 
     torch.manual_seed(seed)
-    return [torch.nn.Linear(a, b) for a, b in zip(LAYERS[:-1], LAYERS[1:], strict=True)]
+    layers = [torch.nn.Linear(a, b) for a, b in zip(LAYERS[:-1], LAYERS[1:], strict=True)]
+    generator = torch.Generator()
+    generator.set_state(torch.get_rng_state())
+    return layers, generator
 
 
 class TorchPeer:
@@ -127,7 +134,7 @@ class TorchPeer:
         self.torch = torch
         self.X, self.y = torch.from_numpy(X), torch.from_numpy(y)
         nn = torch.nn
-        first, second, third = torch_layers(seed)
+        (first, second, third), self.generator = torch_layers(seed)
         self.model = nn.Sequential(first, nn.ReLU(), second, nn.ReLU(), third)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=LR)
         self.loss = nn.CrossEntropyLoss()
@@ -135,7 +142,7 @@ class TorchPeer:
     def epoch(self) -> None:
         torch, n = self.torch, self.X.shape[0]
         torch.set_num_threads(self.threads)
-        perm = torch.randperm(n)
+        perm = torch.randperm(n, generator=self.generator)
         self.model.train()
         for s in range(0, n, BATCH):
             idx = perm[s:s + BATCH]

@@ -56,7 +56,7 @@ def run_neurallab(X, y, X_test, y_test, seed: int, epochs: int, init: str = "xav
     net = nl.Network(list(LAYERS), activation="relu", output_activation="softmax",
                      init="xavier", dtype="float32", seed=seed)
     if init == "torch":
-        for W, b, layer in zip(net.W, net.b, torch_layers(seed), strict=True):
+        for W, b, layer in zip(net.W, net.b, torch_layers(seed)[0], strict=True):
             W[...] = layer.weight.detach().numpy().T
             b[...] = layer.bias.detach().numpy()
 
@@ -75,7 +75,7 @@ def run_torch(X, y, X_test, y_test, seed: int, epochs: int):
     import torch
 
     nn = torch.nn
-    first, second, third = torch_layers(seed)
+    (first, second, third), generator = torch_layers(seed)
     model = nn.Sequential(first, nn.ReLU(), second, nn.ReLU(), third)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     loss = nn.CrossEntropyLoss()
@@ -86,7 +86,7 @@ def run_torch(X, y, X_test, y_test, seed: int, epochs: int):
     losses: list[float] = []
     for _ in range(epochs):
         model.train()
-        perm = torch.randperm(n)
+        perm = torch.randperm(n, generator=generator)
         total = 0.0
         for s in range(0, n, BATCH):
             idx = perm[s:s + BATCH]
