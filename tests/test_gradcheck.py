@@ -27,13 +27,14 @@ from neurallab.errors import InputError, InputTypeError
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
 OUTPUT = HIDDEN + ["softmax"]
 LOSSES = ["sse", "mse", "binary_crossentropy", "categorical_crossentropy"]
-CROSS_ENTROPY = ("binary_crossentropy", "categorical_crossentropy")
-PROBABILISTIC = ("sigmoid", "softmax")
+#: the output activations each cross-entropy accepts (the squared errors take any)
+CROSS_ENTROPY = {"binary_crossentropy": ("sigmoid", "softmax"),
+                 "categorical_crossentropy": ("softmax",)}
 
 COMPATIBLE = [(h, o, loss) for h, o, loss in itertools.product(HIDDEN, OUTPUT, LOSSES)
-              if loss not in CROSS_ENTROPY or o in PROBABILISTIC]
+              if o in CROSS_ENTROPY.get(loss, OUTPUT)]
 INCOMPATIBLE = [(o, loss) for o, loss in itertools.product(OUTPUT, CROSS_ENTROPY)
-                if o not in PROBABILISTIC]
+                if o not in CROSS_ENTROPY[loss]]
 
 #: how close (in z) to ReLU's kink a sample may come; ε·|input| is at most ~1e-4
 KINK_MARGIN = 1e-3
@@ -43,7 +44,7 @@ def test_the_grid_covers_every_activation():
     assert sorted(HIDDEN) == sorted(HIDDEN_ACTIVATIONS)
     assert sorted(OUTPUT) == sorted(nl.activations.ACTIVATIONS)
     assert sorted(LOSSES) == sorted(nl.losses.LOSSES)
-    assert len(COMPATIBLE) == 5 * 6 * 2 + 5 * 2 * 2
+    assert len(COMPATIBLE) == 5 * 6 * 2 + 5 * 2 + 5 * 1
 
 
 def make_net(sizes, hidden, output, bias=True, seed=1, dtype="float64", dropout=0.0):
@@ -101,8 +102,9 @@ def test_gradient_every_pairing(hidden, output, loss):
 def test_incompatible_loss_and_output_are_refused(output, loss):
     net, X, _ = problem("tanh", output, "sse", True)
     y = np.zeros(X.shape[0], dtype=int)
-    msg = (rf"loss '{loss}' needs an output activation in .*softmax.* \(outputs must lie in "
-           rf"\(0, 1\)\), got '{output}'; change output_activation or the loss")
+    msg = (rf"loss '{loss}' needs an output activation in .*softmax.* \((outputs must lie "
+           rf"in \(0, 1\)|outputs that sum to 1: .* use binary_crossentropy)\), "
+           rf"got '{output}'; change output_activation or the loss")
     with pytest.raises(InputError, match=msg):
         nl.check_gradients(net, X, y, loss=loss)
     with pytest.raises(InputError, match=msg):
@@ -112,7 +114,6 @@ def test_incompatible_loss_and_output_are_refused(output, loss):
 
 
 @pytest.mark.parametrize("output, loss", [("softmax", "categorical_crossentropy"),
-                                          ("sigmoid", "categorical_crossentropy"),
                                           ("softmax", "binary_crossentropy"),
                                           ("sigmoid", "binary_crossentropy")])
 def test_integer_labels_and_one_hot_give_the_same_cost_and_gradient(output, loss):
@@ -290,7 +291,7 @@ def test_at_a_trained_minimum_the_report_explains_a_high_relative_error():
        seed=st.integers(0, 2**16), n=st.integers(1, 12))
 def test_gradient_random_architectures(sizes, hidden, output, loss, bias, l2, normalize,
                                        seed, n):
-    if loss in CROSS_ENTROPY and output not in PROBABILISTIC:
+    if output not in CROSS_ENTROPY.get(loss, OUTPUT):
         loss = "sse"
     if output == "softmax" and sizes[-1] == 1:
         sizes = [*sizes[:-1], 2]  # a one-unit softmax is refused (see test_validation)

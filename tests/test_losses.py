@@ -48,10 +48,21 @@ def test_categorical_crossentropy_hand_value():
     y = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     assert value("categorical_crossentropy", y, z, SOFT) == pytest.approx(
         -np.log(0.5) - np.log(0.25), rel=1e-14)
-    # with sigmoid outputs: −Σ y·log σ(z)
-    z2 = np.array([[0.0, 2.0]])
-    assert value("categorical_crossentropy", [[1.0, 1.0]], z2, SIG) == pytest.approx(
-        -np.log(0.5) - np.log(1 / (1 + np.exp(-2.0))), rel=1e-14)
+
+
+def test_categorical_crossentropy_refuses_sigmoid_outputs():
+    """−Σ y·log ŷ is smallest when every sigmoid output is 1: a fit would "succeed"
+    (loss near 0) with a model that says yes to every class. Refused up front."""
+    with pytest.raises(InputError, match=r"outputs that sum to 1: .*use binary_crossentropy"):
+        LOSSES["categorical_crossentropy"].check_activation(SIG)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    labels = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    net = nl.Network([4, 5, 3], activation="tanh", output_activation="sigmoid", seed=0)
+    before = net.get_params()
+    with pytest.raises(InputError, match=r"needs an output activation in softmax \("):
+        net.fit(X, labels, loss="cce", optimizer="lbfgs", epochs=5, verbose=0)
+    np.testing.assert_array_equal(net.params, before)
 
 
 def test_binary_crossentropy_with_softmax_outputs():
@@ -62,8 +73,7 @@ def test_binary_crossentropy_with_softmax_outputs():
 
 
 @pytest.mark.parametrize("name, act", [("binary_crossentropy", SIG),
-                                       ("categorical_crossentropy", SOFT),
-                                       ("categorical_crossentropy", SIG)])
+                                       ("categorical_crossentropy", SOFT)])
 def test_cross_entropy_at_extreme_logits_is_finite_and_right(name, act):
     """From the logits, never log(0): a confident wrong answer costs |z|, not inf."""
     z = np.array([[800.0, -800.0], [-800.0, 800.0]])
@@ -75,10 +85,8 @@ def test_cross_entropy_at_extreme_logits_is_finite_and_right(name, act):
     assert np.isfinite(v) and np.isfinite(d).all()
     if act is SOFT:
         assert v == pytest.approx(1600.0)  # row 1: −log softmax = 1600, row 2: 0
-    elif name == "binary_crossentropy":
-        assert v == pytest.approx(2 * 800.0)  # both units of row 1 wrong, row 2 right
     else:
-        assert v == pytest.approx(800.0)  # only y = 1 entries count: one of them is wrong
+        assert v == pytest.approx(2 * 800.0)  # both units of row 1 wrong, row 2 right
 
 
 @given(st.integers(0, 10_000), st.sampled_from([1, 2, 4]))
@@ -99,7 +107,6 @@ def test_cross_entropy_from_logits_equals_naive_formula(seed, k):
 @pytest.mark.parametrize("name, act", [("binary_crossentropy", SIG),
                                        ("binary_crossentropy", SOFT),
                                        ("categorical_crossentropy", SOFT),
-                                       ("categorical_crossentropy", SIG),
                                        ("sse", SOFT), ("mse", SIG)])
 @given(seed=st.integers(0, 10_000), rows_sum_to_one=st.booleans())
 def test_output_delta_equals_the_chain_rule(name, act, seed, rows_sum_to_one):

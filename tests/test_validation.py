@@ -370,9 +370,10 @@ def test_optimizer_names_are_forgiving_about_case_and_separators():
 def test_incompatible_loss_and_output_activation(net, sleep):
     X, y = sleep
     with pytest.raises(InputError, match=re.escape(
-            "loss 'categorical_crossentropy' needs an output activation in softmax, sigmoid "
-            "(outputs must lie in (0, 1)), got 'identity'; change output_activation or the "
-            "loss")):
+            "loss 'categorical_crossentropy' needs an output activation in softmax "
+            "(outputs that sum to 1: −Σ y·log ŷ only pushes the true class up, so independent "
+            "sigmoid outputs would all go to 1; for those use binary_crossentropy), got "
+            "'identity'; change output_activation or the loss")):
         nl.Network([2, 3, 1], output_activation="identity").fit(
             X, y, loss="categorical_crossentropy", verbose=0)
 

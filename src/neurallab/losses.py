@@ -7,7 +7,10 @@ A loss here is the *data term* of the cost, summed over samples:
   ``normalize=True`` it is the usual mean squared error;
 * ``binary_crossentropy`` — ``−Σ[y·log ŷ + (1 − y)·log(1 − ŷ)]`` (sigmoid or
   softmax outputs);
-* ``categorical_crossentropy`` — ``−Σ y·log ŷ`` (softmax or sigmoid outputs).
+* ``categorical_crossentropy`` — ``−Σ y·log ŷ`` (softmax outputs only: the cost
+  only rewards the true class's ŷ, so it needs outputs that sum to 1 — with
+  independent sigmoids every output would go to 1; use ``binary_crossentropy``
+  for those).
 
 The network divides by the number of samples when ``normalize=True`` and adds the
 L2 penalty; a loss only knows about one batch of outputs.
@@ -57,6 +60,8 @@ class Loss:
     requires: tuple[str, ...] | None = None
     #: True for losses whose targets are class probabilities / one-hot rows
     classification: bool = False
+    #: why ``requires`` holds, for the error message
+    why: str = "outputs must lie in (0, 1)"
 
     def value(self, y, yhat, z, activation: Activation) -> float:  # pragma: no cover
         raise NotImplementedError
@@ -87,7 +92,7 @@ class Loss:
         if self.requires is not None and activation.name not in self.requires:
             raise InputError(
                 f"loss {self.name!r} needs an output activation in "
-                f"{', '.join(self.requires)} (outputs must lie in (0, 1)), got "
+                f"{', '.join(self.requires)} ({self.why}), got "
                 f"{activation.name!r}; change output_activation or the loss"
             )
 
@@ -168,28 +173,23 @@ class CategoricalCrossEntropy(Loss):
     """``J = −Σ y·log ŷ`` over samples and classes."""
 
     name: str = "categorical_crossentropy"
-    requires: tuple[str, ...] | None = ("softmax", "sigmoid")
+    requires: tuple[str, ...] | None = ("softmax",)
     classification: bool = True
+    why: str = ("outputs that sum to 1: −Σ y·log ŷ only pushes the true class up, so "
+                "independent sigmoid outputs would all go to 1; for those use "
+                "binary_crossentropy")
 
     def value(self, y, yhat, z, activation):
-        if activation.name == "softmax":
-            return float(-(y * _log_softmax(z)).sum())
-        if activation.name == "sigmoid":
-            return float(-(y * _log_sigmoid(z)).sum())
-        return float(-(y * np.log(np.maximum(yhat, np.finfo(yhat.dtype).tiny))).sum())
+        # log ŷ = log softmax(z), from the logits: never log(0)
+        return float(-(y * _log_softmax(z)).sum())
 
     def grad_yhat(self, y, yhat):
         return -y / yhat
 
     def output_delta(self, y, yhat, z, activation):
-        if activation.name == "softmax":
-            # fused: softmax'ᵀ(−y/ŷ) = ŷ·Σₖyₖ − y, which is ŷ − y when rows of y sum to 1
-            s = y.sum(axis=1, keepdims=True)
-            return yhat * s - y
-        if activation.name == "sigmoid":
-            # fused: ∂/∂z [−y·log σ(z)] = −y·(1 − σ(z)); no division by an underflowed ŷ
-            return y * (yhat - 1.0)
-        return super().output_delta(y, yhat, z, activation)
+        # fused: softmax'ᵀ(−y/ŷ) = ŷ·Σₖyₖ − y, which is ŷ − y when rows of y sum to 1
+        s = y.sum(axis=1, keepdims=True)
+        return yhat * s - y
 
 
 LOSSES: dict[str, Loss] = {
