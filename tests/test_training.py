@@ -415,6 +415,31 @@ def test_gd_refuses_mini_batches():
         net.fit(X, y, optimizer="gd", batch_size=4, epochs=2, verbose=0)
 
 
+@pytest.mark.parametrize("bad", [
+    dict(validation_data="not a pair"),
+    dict(validation_data=(np.ones((3, 1)), np.ones((3, 1)))),      # one column, not two
+    dict(validation_data=(np.ones((3, 2)), np.ones((2, 1)))),      # rows differ
+    dict(validation_data=(np.full((3, 2), np.nan), np.ones((3, 1)))),
+    dict(optimizer="gd", batch_size=2),
+])
+def test_a_fit_that_refuses_its_arguments_changes_nothing(bad):
+    """The scalers are fitted only once every argument is accepted: a refused fit
+    must not leave them fitted to that call's data (a later fit on other data would
+    then scale it wrongly, silently)."""
+    import neurallab as nl
+
+    X = np.array([[3.0, 5.0], [5.0, 1.0], [10.0, 2.0]]) / 10
+    y = np.array([[0.75], [0.82], [0.93]])
+    net = nl.Network([2, 3, 1], seed=0, input_scaler="max", output_scaler="max")
+    before = net.get_params()
+    with pytest.raises(nl.InputError):
+        net.fit(X, y, verbose=0, epochs=2, **bad)
+    assert not net.input_scaler.fitted and not net.output_scaler.fitted
+    np.testing.assert_array_equal(net.params, before)
+    net.fit(X * 100, y, verbose=0, epochs=2)
+    np.testing.assert_allclose(net.input_scaler.scale_, [100.0, 50.0])  # from X·100
+
+
 def test_forward_training_without_rng_still_drops_units():
     import neurallab as nl
 

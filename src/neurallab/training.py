@@ -496,7 +496,26 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
                 f"('sse' or 'mse'), got {loss_obj.name!r}; use 'lbfgs' or 'adam' instead"
             )
         opt.check_size(Yr.size, net.n_params, net.dtype.itemsize)
+    if (getattr(opt, "full_batch_only", False) and batch_size is not None
+            and batch_size < Xr.shape[0]):
+        raise InputError(
+            f"optimizer {opt.name!r} is full-batch gradient descent, but batch_size="
+            f"{batch_size} asks for mini-batches; use optimizer='sgd' for mini-batches "
+            "or leave batch_size=None"
+        )
 
+    if validation_data is not None:  # checked in full before any scaler is fitted
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise InputError("validation_data must be a pair (X_val, y_val)")
+        Xv = as_float_array(validation_data[0], "X_val",
+                            np.float64 if net.input_scaler else net.dtype)
+        check_n_features(Xv, net.n_inputs, "X_val")
+        Yv = as_targets(validation_data[1], "y_val", net.n_outputs,
+                        np.float64 if scale_y else net.dtype,
+                        classification=loss_obj.classification)
+        check_same_rows(Xv, Yv, "X_val", "y_val")
+
+    # the network changes from here on, once every argument has been accepted
     if net.input_scaler is not None:
         if not net.input_scaler.fitted:
             net.input_scaler.fit(Xr)
@@ -509,15 +528,6 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
     Yt = np.ascontiguousarray(Yr, dtype=net.dtype)
     val = None
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise InputError("validation_data must be a pair (X_val, y_val)")
-        Xv = as_float_array(validation_data[0], "X_val",
-                            np.float64 if net.input_scaler else net.dtype)
-        check_n_features(Xv, net.n_inputs, "X_val")
-        Yv = as_targets(validation_data[1], "y_val", net.n_outputs,
-                        np.float64 if scale_y else net.dtype,
-                        classification=loss_obj.classification)
-        check_same_rows(Xv, Yv, "X_val", "y_val")
         if net.input_scaler is not None:
             Xv = net.input_scaler.transform(Xv)
         if scale_y:
@@ -633,12 +643,6 @@ def _diverged(history, epoch: int, what: str, at_start: bool = False) -> Trainin
 def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normalize, epochs,
                      batch_size, cbs, state, history, seed, shuffle):
     n = X.shape[0]
-    if getattr(opt, "full_batch_only", False) and batch_size is not None and batch_size < n:
-        raise InputError(
-            f"optimizer {opt.name!r} is full-batch gradient descent, but batch_size="
-            f"{batch_size} asks for mini-batches; use optimizer='sgd' for mini-batches "
-            "or leave batch_size=None"
-        )
     if batch_size is None or batch_size >= n:
         batch_size = n
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
