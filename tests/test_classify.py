@@ -216,6 +216,42 @@ def test_labels_beyond_the_class_names_are_refused(sample):
                            C.MLP.replace(epochs=1), class_names=["a", "b", "c"])
 
 
+@pytest.mark.parametrize("shape, size, mode", [((30, 8, 8), [8, 8], "grayscale"),
+                                               ((30, 6, 5, 3), [6, 5], "rgb"),
+                                               ((30, 7, 9, 1), [7, 9], "grayscale")])
+def test_the_model_records_the_size_and_colour_of_its_training_images(shape, size, mode,
+                                                                      tmp_path):
+    """A model trained on 8×8 images must classify an 8×8 image file, not expect 28×28."""
+    from PIL import Image
+
+    images = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    labels = np.arange(shape[0]) % 3
+    net, _ = C.train_classifier(images, labels, C.BASELINE.replace(epochs=2, min_updates=1))
+    assert net.meta["preprocessing"]["image_size"] == size
+    assert net.meta["preprocessing"]["color_mode"] == mode
+    path = tmp_path / "one.png"
+    Image.fromarray(images[4].squeeze()).save(path)
+    from_file = C.predict_images(net, [path])
+    from_array = net.predict_proba(C.images_to_inputs(images[4:5]))
+    np.testing.assert_allclose(from_file, from_array, rtol=1e-6)
+
+
+@pytest.mark.parametrize("X, preprocessing, message", [
+    (np.zeros((10, 8, 8), np.uint8), {"image_size": [28, 28]},
+     r"says 28×28 grayscale images \(784 inputs\) but X holds images of 8×8; pass "
+     r"preprocessing with the images' own image_size"),
+    (np.zeros((10, 64), np.float32), None,
+     r"says 28×28 grayscale images \(784 inputs\) but X holds rows of 64 inputs"),
+    (np.zeros((10, 4, 16), np.uint8), {"image_size": [8, 8]}, r"X holds images of 4×16"),
+    (np.zeros((10, 8, 8, 4), np.uint8), None,
+     r"X holds images of 8×8×4; drop the alpha channel"),
+])
+def test_preprocessing_that_does_not_fit_the_images_is_refused(X, preprocessing, message):
+    with pytest.raises(InputError, match=message):
+        C.train_classifier(X, np.arange(10) % 2, C.BASELINE.replace(epochs=1),
+                           preprocessing=preprocessing)
+
+
 # ---------------------------------------------------------------------------- evaluation
 def test_confusion_matrix_by_hand():
     C_ = C.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)

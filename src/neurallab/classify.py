@@ -338,6 +338,37 @@ def _check_labels(y, n: int, name: str = "y") -> np.ndarray:
     return y.astype(np.int64, copy=False)
 
 
+def _preprocessing_for(shape: tuple[int, ...], preprocessing: dict | None) -> dict:
+    """The preprocessing a classifier trained on images of ``shape`` records.
+
+    Prediction on an image file resizes it to ``image_size`` and converts it to
+    ``color_mode``: these must give the model's number of inputs, or the saved
+    model could never classify a file. Without ``preprocessing`` they are read off
+    image-shaped data ``(n, height, width[, 3])``.
+    """
+    prep = dict(DEFAULT_PREPROCESSING if preprocessing is None else preprocessing)
+    if len(shape) in (3, 4) and preprocessing is None:
+        prep["image_size"] = [int(shape[1]), int(shape[2])]
+        prep["color_mode"] = "rgb" if len(shape) == 4 and shape[3] == 3 else "grayscale"
+    if len(shape) < 2:
+        return prep  # images_to_inputs names the problem
+    size, mode = prep.get("image_size"), prep.get("color_mode", "grayscale")
+    channels = 3 if mode == "rgb" else 1
+    makes = int(np.prod(size)) * channels if isinstance(size, (list, tuple)) else None
+    n_features = int(np.prod(shape[1:]))
+    image_shaped = len(shape) in (3, 4)
+    if makes != n_features or (image_shaped and list(shape[1:3]) != list(size)):
+        got = (f"images of {'×'.join(map(str, shape[1:]))}" if image_shaped
+               else f"rows of {n_features} inputs")
+        said = "×".join(map(str, size)) if isinstance(size, (list, tuple)) else repr(size)
+        fix = ("drop the alpha channel (keep 3 for RGB or 1 for grayscale)"
+               if image_shaped and len(shape) == 4 and shape[3] not in (1, 3) else
+               "pass preprocessing with the images' own image_size and color_mode")
+        raise InputError(f"the preprocessing says {said} {mode} images ({makes} inputs) "
+                         f"but X holds {got}; {fix}")
+    return prep
+
+
 def train_classifier(X, y, recipe: TrainingRecipe = MLP, *, n_classes: int | None = None,
                      class_names: Sequence[str] | None = None,
                      preprocessing: dict | None = None, validation_data=None,
@@ -358,7 +389,9 @@ def train_classifier(X, y, recipe: TrainingRecipe = MLP, *, n_classes: int | Non
         Stored in the model (``net.class_names``).
     preprocessing : dict, optional
         How pixels became inputs; stored as ``net.meta["preprocessing"]`` so that
-        prediction on an image file repeats it. Default :data:`DEFAULT_PREPROCESSING`.
+        prediction on an image file repeats it. Default: :data:`DEFAULT_PREPROCESSING`
+        with the size and colour mode of ``X`` when ``X`` holds images
+        ``(n, height, width[, 3])``. Its size must make ``X``'s number of inputs.
     validation_data : (X_val, y_val), optional
         Instead of ``recipe.val_split``.
     verbose : int
@@ -372,7 +405,7 @@ def train_classifier(X, y, recipe: TrainingRecipe = MLP, *, n_classes: int | Non
         ``validation`` (best epoch and its accuracy) when there was validation data.
     history : History
     """
-    prep = dict(DEFAULT_PREPROCESSING if preprocessing is None else preprocessing)
+    prep = _preprocessing_for(np.shape(X), preprocessing)
     Xf = images_to_inputs(X, prep)
     labels = _check_labels(y, Xf.shape[0])
     if class_names is not None:
