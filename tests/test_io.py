@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,13 +167,31 @@ def test_a_failed_save_leaves_the_existing_file_untouched(trained, saved, monkey
     trained.params[...] += 1.0  # a different model, so a completed save would change bytes
 
     def fail(src, dst):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device", src)
 
     monkeypatch.setattr(nlio.os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ModelFileError, match=re.escape(
+            f"cannot save to {saved}: No space left on device (nothing was written; "
+            "model.safetensors is as it was)")):
         trained.save(saved)
     assert saved.read_bytes() == before
     assert sorted(p.name for p in saved.parent.iterdir()) == ["model.safetensors"]
+
+
+def test_save_into_an_unwritable_folder_names_the_file_not_a_temporary(trained, tmp_path,
+                                                                       monkeypatch):
+    """(root may write anywhere, so the refusal is simulated where the OS gives it)"""
+    def refuse(prefix, suffix, dir):
+        raise PermissionError(errno.EACCES, "Permission denied",
+                              str(Path(dir) / f"{prefix}x1y2{suffix}"))
+
+    monkeypatch.setattr(nlio.tempfile, "mkstemp", refuse)
+    path = tmp_path / "m.safetensors"
+    with pytest.raises(ModelFileError, match=re.escape(
+            f"cannot save to {path}: folder {tmp_path} is not writable (Permission denied); "
+            "choose another folder")):
+        trained.save(path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unsaveable_model_leaves_the_existing_file_untouched(trained, saved):

@@ -32,7 +32,8 @@ class InputTypeError(NeuralLabError, TypeError):
 
 
 class ModelFileError(NeuralLabError, ValueError):
-    """A model or dataset file is missing, truncated, foreign, tampered or too new."""
+    """A model or dataset file is missing, truncated, foreign, tampered or too new, or
+    cannot be written (folder missing or not writable, disk full)."""
 
 
 class TrainingDivergedError(NeuralLabError, FloatingPointError):

@@ -74,7 +74,11 @@ def atomic_writer(path):
     if path.is_dir():
         raise ModelFileError(f"cannot save to {path}: it is a folder; give a file name "
                              f"inside it, e.g. {path / 'model.safetensors'}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ModelFileError(f"cannot save to {path}: folder {directory} is not writable "
+                             f"({exc.strerror}); choose another folder") from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -85,11 +89,15 @@ def atomic_writer(path):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename in (None, tmp, str(path)):
+            # the temporary file's name would only puzzle: name the file asked for
+            raise ModelFileError(f"cannot save to {path}: {exc.strerror or exc} "
+                                 f"(nothing was written; {path.name} is as it was)") from exc
         raise
 
 
