@@ -31,7 +31,8 @@ PENALTIES = ((0.0, False), (0.05, False), (0.05, True))  # (λ, normalize)
 
 
 def _valid(out: str, loss: str) -> bool:
-    return loss in ("sse", "mse") or out in ("sigmoid", "softmax")
+    accepts = nl.losses.LOSSES[loss].requires  # the pairings neurallab accepts
+    return accepts is None or out in accepts
 
 
 CASES = [c for c in itertools.product(HIDDEN, OUTPUT, LOSSES, (True, False), PENALTIES)

@@ -95,6 +95,28 @@ def test_float32_stays_float32():
     assert s.inverse_transform(s.transform(X)).dtype == np.float32
 
 
+@pytest.mark.parametrize("method", ["transform", "inverse_transform"])
+@pytest.mark.parametrize("X, error, message", [
+    ([[np.nan, 1.0]], InputError, r"X contains NaN or infinite values \(first at index \(0, 0\)\)"),
+    (np.arange(5.0), InputError, r"fitted on 2 columns, got 1"),   # 1-D is one column, as in fit
+    (np.array([1.0, 2.0]), InputError, r"fitted on 2 columns, got 1"),
+    (np.ones((2, 2, 2)), InputError, r"X must be 2-D, got shape \(2, 2, 2\)"),
+    (np.ones((0, 2)), InputError, r"X is empty"),
+    ([["a", "b"]], InputTypeError, r"X must hold numbers"),
+])
+def test_transform_checks_its_input_as_fit_does(method, X, error, message):
+    s = StandardScaler().fit(np.array([[3.0, 5.0], [5.0, 1.0], [10.0, 2.0]]))
+    with pytest.raises(error, match=message):
+        getattr(s, method)(X)
+
+
+def test_one_column_scalers_answer_1d_input_in_1d():
+    s = MaxAbsScaler(100).fit(np.array([50.0, 100.0]))
+    np.testing.assert_array_equal(s.transform(np.array([50.0, 25.0])), [0.5, 0.25])
+    np.testing.assert_array_equal(s.inverse_transform([0.5]), [50.0])
+    assert s.transform(np.array([[50.0]])).shape == (1, 1)
+
+
 def test_scaler_errors():
     with pytest.raises(InputError, match=re.escape(
             "this MinMaxScaler is not fitted; call fit(X_train) first")):

@@ -70,29 +70,33 @@ class Scaler:
         self.scale_, self.offset_ = scale.astype(float), offset.astype(float)
         return self
 
-    def _check(self, X) -> np.ndarray:
+    def _check(self, X) -> tuple[np.ndarray, tuple[int, ...]]:
+        """``X`` as a finite 2-D float array (float32 kept) and the shape to answer in.
+
+        The same checks as :meth:`fit`: 1-D input is one column (as in ``fit``), so
+        its answer is 1-D again.
+        """
         if not self.fitted:
             raise InputError(f"this {type(self).__name__} is not fitted; call fit(X_train) first")
-        X = np.asarray(X)
-        if X.dtype.kind not in "biuf":
-            raise InputTypeError(f"X must hold numbers, got dtype {X.dtype}")
-        if X.ndim == 2 and self.scale_.size not in (1, X.shape[1]):
-            raise InputError(
-                f"the scaler was fitted on {self.scale_.size} columns, got {X.shape[1]}"
-            )
-        return X
+        dtype = getattr(X, "dtype", None)
+        dtype = dtype if dtype in (np.float32, np.float64) else np.float64
+        arr = as_float_array(X, "X", dtype, allow_1d=True)
+        if self.scale_.size not in (1, arr.shape[1]):
+            raise InputError(f"the scaler was fitted on {self.scale_.size} columns, got "
+                             f"{arr.shape[1]}; pass data with the columns it was fitted on")
+        return arr, np.shape(X) if np.ndim(X) == 1 else arr.shape
 
     def transform(self, X) -> np.ndarray:
         """Scale ``X``; keeps a float32 input float32."""
-        X = self._check(X)
-        dt = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-        return ((X - self.offset_.astype(dt)) / self.scale_.astype(dt)).astype(dt, copy=False)
+        X, shape = self._check(X)
+        dt = X.dtype
+        return ((X - self.offset_.astype(dt)) / self.scale_.astype(dt)).reshape(shape)
 
     def inverse_transform(self, X) -> np.ndarray:
         """Map scaled values back to raw units."""
-        X = self._check(X)
-        dt = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-        return (X * self.scale_.astype(dt) + self.offset_.astype(dt)).astype(dt, copy=False)
+        X, shape = self._check(X)
+        dt = X.dtype
+        return (X * self.scale_.astype(dt) + self.offset_.astype(dt)).reshape(shape)
 
     def fit_transform(self, X) -> np.ndarray:
         return self.fit(X).transform(X)

@@ -136,10 +136,8 @@ def _torch_cost(torch, module, Xt, Yt, loss: str, out: str, l2: float, normalize
     elif loss == "binary_crossentropy":
         data = (F.binary_cross_entropy_with_logits(z, Yt, reduction="sum") if out == "sigmoid"
                 else -(Yt * torch.log(yhat) + (1 - Yt) * torch.log(1 - yhat)).sum())
-    elif out == "softmax":                 # categorical cross-entropy from the logits
+    else:                                  # categorical cross-entropy (softmax) from the logits
         data = -(Yt * F.log_softmax(z, dim=-1)).sum()
-    else:
-        data = -(Yt * F.logsigmoid(z)).sum()
     if normalize:
         data = data / n
     weights = [m.weight for m in module if isinstance(m, torch.nn.Linear)]
@@ -164,7 +162,7 @@ def torch_loss_and_grad(net, X, y, loss: str = "sse", l2: float = 0.0,
     The same cost as :meth:`Network.loss_and_grad` (same arguments, same units,
     same layout of the gradient), computed on ``to_torch(net)``: squared errors
     directly, cross-entropies from the logits (``log_softmax``,
-    ``binary_cross_entropy_with_logits``, ``logsigmoid``), plus ``(λ/2)·Σ‖W‖²``.
+    ``binary_cross_entropy_with_logits``), plus ``(λ/2)·Σ‖W‖²``.
 
     Returns
     -------
