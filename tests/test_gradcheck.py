@@ -233,6 +233,29 @@ def test_numerical_gradient_of_a_known_function():
     np.testing.assert_array_equal(theta, before)
 
 
+@pytest.mark.parametrize("theta", [np.full((2, 3), 0.5),               # 2-D
+                                   np.full((3, 4), 0.5)[:, ::2],      # not contiguous
+                                   np.full((2, 1, 2), 0.5)])
+def test_numerical_gradient_of_any_shape(theta):
+    view_of = theta.base
+    g = nl.numerical_gradient(lambda t: float(np.sum(t ** 2)), theta)
+    assert g.shape == theta.shape
+    np.testing.assert_allclose(g, 2 * theta, rtol=1e-9)
+    assert theta.base is view_of and (theta == 0.5).all()  # perturbed in place, restored
+
+
+def test_a_float32_network_is_checked_in_float64(sleep_scaled):
+    """In float32 the differences' rounding alone reads ~1e-4: a correct gradient
+    would be failed. The check runs on a float64 copy; the network is not touched."""
+    X, y = sleep_scaled
+    net = nl.Network([2, 3, 1], seed=0, dtype="float32")
+    before = net.params.copy()
+    report = nl.check_gradients(net, X, y)
+    assert report.ok and report.relative_error < 1e-8
+    assert net.dtype == np.float32 and net.params.dtype == np.float32
+    np.testing.assert_array_equal(net.params, before)
+
+
 def test_eps_must_be_positive(tutorial_net, sleep_scaled):
     with pytest.raises(InputError, match=r"eps must be positive, got 0"):
         nl.check_gradients(tutorial_net(), *sleep_scaled, eps=0)

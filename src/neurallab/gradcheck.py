@@ -87,7 +87,7 @@ def numerical_gradient(f: Callable[[np.ndarray], float], theta: np.ndarray,
     ----------
     f : callable
         ``f(theta) -> float``.
-    theta : ndarray of float, any shape
+    theta : ndarray of float, any shape (any memory layout)
     eps : float
         The step ε, a finite number > 0.
 
@@ -104,7 +104,7 @@ def numerical_gradient(f: Callable[[np.ndarray], float], theta: np.ndarray,
             "pass np.array(theta, dtype=float)"
         )
     g = np.empty(theta.shape, dtype=np.float64)
-    for i in range(theta.size):
+    for i in np.ndindex(theta.shape):  # one entry at a time, whatever the shape
         old = theta[i]
         theta[i] = old + eps
         jp = f(theta)
@@ -113,6 +113,15 @@ def numerical_gradient(f: Callable[[np.ndarray], float], theta: np.ndarray,
         theta[i] = old
         g[i] = (jp - jm) / (2.0 * eps)
     return g
+
+
+def _float64_copy(net):
+    """``net`` in float64: the same configuration and (widened) parameters."""
+    config = net.config()
+    config["dtype"] = "float64"
+    copy = type(net).from_config(config)
+    copy.params[...] = net.params
+    return copy
 
 
 def _check_eps(eps) -> None:
@@ -155,7 +164,15 @@ def check_gradients(net, X, y, loss: str = "sse", l2: float = 0.0, eps: float = 
     (:attr:`GradientReport.near_zero` says so). Check at random weights instead
     (``neurallab gradcheck --reinit`` on the command line), as the tutorial does
     before training.
+
+    A float32 network is checked on a float64 copy of itself (same parameters, the
+    same backpropagation code): in float32 the differences' rounding, about
+    ``1e-7 · J / eps``, would swamp any comparison and fail a correct gradient.
+    ``net`` itself is never changed.
     """
+    if getattr(net, "dtype", None) == np.float32:
+        net = _float64_copy(net)
+
     def rng():
         return None if dropout_seed is None else np.random.default_rng(dropout_seed)
 
