@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -376,3 +377,13 @@ def test_prepare_dataset_refuses_mismatches(sample):
         prepare_dataset(sample.X_train[:10], sample.y_train[:10], ["a", "b"])
     with pytest.raises(InputError, match="shape \\(n, height, width\\)"):
         prepare_dataset(sample.X_train[:10].reshape(10, -1), sample.y_train[:10], "ab")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_prepare_dataset_refuses_nan_pixels(sample, bad):
+    images = sample.X_train[:10] / np.float32(255)
+    images[3, 4, 5] = bad
+    with pytest.raises(InputError, match=re.escape(
+            "images contains NaN or infinite pixels (first at index (3, 4, 5)); fix or drop "
+            "those images first")):
+        prepare_dataset(images, sample.y_train[:10], sample.class_names)

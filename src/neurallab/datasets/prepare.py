@@ -77,6 +77,10 @@ def _images(images, name: str = "images") -> np.ndarray:
     if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[3] not in (1, 3)):
         raise InputError(f"{name} must have shape (n, height, width) or (n, height, width, "
                          f"3), got {arr.shape}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = tuple(np.argwhere(~np.isfinite(arr))[0].tolist())
+        raise InputError(f"{name} contains NaN or infinite pixels (first at index {bad}); "
+                         "fix or drop those images first")
     return arr
 
 
