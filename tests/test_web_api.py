@@ -170,16 +170,66 @@ def test_large_colour_photo_is_shrunk_to_the_network_input(client):
     assert seen[14, 14] > 150 and seen[1, 1] < 30  # bright middle, dark corner
 
 
+def the_bad_one(r, sample, label) -> dict:
+    """The second entry of a 200 answer whose first file was classified right."""
+    assert r.status_code == 200
+    good, bad = r.json()["results"]
+    assert good["ok"] and good["label"] == sample.class_names[label]
+    return bad
+
+
 def test_mixed_request_answers_each_file(client, net, sample):
     pixels, label = confident_examples(net, sample, 1)[0]
     r = post(client, ("good.png", encode(pixels, "PNG"), "image/png"),
              ("notes.txt", b"not a picture", "text/plain"))
+    assert the_bad_one(r, sample, label) == {
+        "filename": "notes.txt", "ok": False, "status": 415, "code": "not_an_image",
+        "error": "notes.txt is not an image this server can read. "
+                 "Upload a PNG, JPEG, GIF, BMP or WebP file."}
+
+
+def test_phone_jpeg_read_as_mpo_is_classified_as_jpeg(client, net, sample):
+    """Many phone and camera photos are JPEGs with more pictures appended (MPO)."""
+    pixels, label = confident_examples(net, sample, 1)[0]
+    buf = io.BytesIO()
+    Image.fromarray(pixels).convert("RGB").save(
+        buf, format="MPO", save_all=True, quality=95,
+        append_images=[Image.new("RGB", (28, 28))])
+    assert Image.open(io.BytesIO(buf.getvalue())).format == "MPO"
+    r = post(client, ("phone.jpg", buf.getvalue(), "image/jpeg"))
     assert r.status_code == 200
-    good, bad = r.json()["results"]
-    assert good["ok"] and good["label"] == sample.class_names[label]
-    assert bad == {"filename": "notes.txt", "ok": False, "status": 415, "code": "not_an_image",
-                   "error": "notes.txt is not an image this server can read. "
-                            "Upload a PNG, JPEG, GIF, BMP or WebP file."}
+    answer = r.json()["results"][0]
+    assert answer["image"]["format"] == "JPEG" and answer["label"] == sample.class_names[label]
+
+
+def test_exif_rotated_photo_reports_the_size_it_is_shown_at(client):
+    img = Image.new("L", (56, 28), 200)            # stored landscape ...
+    exif = Image.Exif()
+    exif[0x0112] = 6                              # ... shown turned a quarter: portrait
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif)
+    answer = post(client, ("turned.jpg", buf.getvalue(), "image/jpeg")).json()["results"][0]
+    assert (answer["image"]["width"], answer["image"]["height"]) == (28, 56)
+
+
+def test_a_file_the_server_fails_on_does_not_sink_the_others(app, client, net, sample,
+                                                             monkeypatch):
+    pixels, label = confident_examples(net, sample, 1)[0]
+    classifier = app.state.classifier
+    prepare = classifier._prepare
+
+    def flaky(filename, data):
+        if filename == "odd.png":
+            raise KeyError("a decoder's surprise")
+        return prepare(filename, data)
+
+    monkeypatch.setattr(classifier, "_prepare", flaky)
+    r = post(client, ("good.png", encode(pixels, "PNG"), "image/png"),
+             ("odd.png", encode(pixels, "PNG"), "image/png"))
+    assert the_bad_one(r, sample, label) == {
+        "filename": "odd.png", "ok": False, "status": 500, "code": "internal_error",
+        "error": "odd.png could not be classified: the server failed on it "
+                 "(KeyError). Try saving it as PNG and upload it again."}
 
 
 # ------------------------------------------------------------------ bad files
@@ -227,6 +277,7 @@ def test_decompression_bomb_is_refused_unread(client, size):
 def test_upload_over_the_limit_is_413(client):
     r = post(client, ("big.png", b"\x89PNG" + bytes(LIMIT), "image/png"))
     assert r.status_code == 413
+    assert r.headers["connection"] == "close"  # not read on to the end: the connection goes
     assert r.json() == {
         "code": "payload_too_large",
         "detail": "The upload is larger than the server's limit of 0.3 MB per request. "

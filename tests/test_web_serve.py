@@ -25,13 +25,15 @@ def image_net() -> nl.Network:
 
 @pytest.fixture
 def served(monkeypatch):
-    """Run ``neurallab serve`` with uvicorn.run replaced: returns what it was given."""
+    """Run ``neurallab serve`` with uvicorn's ``Server.run`` replaced: returns the app
+    and the address of the socket it was handed (already bound and listening)."""
     calls = {}
 
-    def fake_run(app, **kwargs):
-        calls["app"], calls["kwargs"] = app, kwargs
+    def fake_run(server, sockets=None):
+        calls["app"], calls["config"] = server.config.app, server.config
+        calls["address"] = sockets[0].getsockname()[:2]
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     return calls
 
 
@@ -47,9 +49,10 @@ def test_help_shows_examples(capsys):
 def test_serves_a_model_file(served, tmp_path, capsys):
     path = tmp_path / "m.safetensors"
     image_net().save(path)
-    assert main(["serve", str(path), "--port", "8123", "--max-upload-mb", "2.5",
+    assert main(["serve", str(path), "--port", "0", "--max-upload-mb", "2.5",
                  "--max-files", "3"]) == 0
-    assert served["kwargs"]["host"] == "127.0.0.1" and served["kwargs"]["port"] == 8123
+    host, port = served["address"]
+    assert host == "127.0.0.1" and port > 0   # --port 0: a free port, announced as it is
     app = served["app"]
     card = app.state.classifier.card()
     assert card["name"] == "tiny" and card["class_names"] == ["a", "b", "c"]
@@ -57,7 +60,22 @@ def test_serves_a_model_file(served, tmp_path, capsys):
 
     limits = TestClient(app).get("/api/model").json()["limits"]
     assert limits["max_upload_bytes"] == 2_500_000 and limits["max_files"] == 3
-    assert "open http://127.0.0.1:8123/ in a browser" in capsys.readouterr().err
+    assert f"open http://127.0.0.1:{port}/ in a browser" in capsys.readouterr().err
+    assert card["source"] == str(path)
+
+
+def test_a_port_in_use_is_one_clear_line(served, tmp_path, capsys):
+    import socket
+
+    path = tmp_path / "m.safetensors"
+    image_net().save(path)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["serve", str(path), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"neurallab serve: error: cannot listen on 127.0.0.1:{port} (Address "
+                   "already in use); choose another --port, or a --host this machine has\n")
+    assert "app" not in served
 
 
 def test_default_model_when_none_is_given(served, monkeypatch, capsys):
@@ -71,8 +89,10 @@ def test_default_model_when_none_is_given(served, monkeypatch, capsys):
         return net
 
     monkeypatch.setattr(dm, "default_model", fake_default)
-    assert main(["serve"]) == 0
+    monkeypatch.setattr(dm, "default_model_source", lambda directory=None: "the default")
+    assert main(["serve", "--port", "0"]) == 0
     assert served["app"].state.classifier.net is net
+    assert served["app"].state.classifier.card()["source"] == "the default"
     # fetched once and handed to the app: with an unwritable cache a second fetch
     # would train the model again
     assert len(calls) == 1
@@ -82,7 +102,7 @@ def test_default_model_when_none_is_given(served, monkeypatch, capsys):
 def test_public_address_is_announced(served, tmp_path, capsys):
     path = tmp_path / "m.safetensors"
     image_net().save(path)
-    main(["serve", str(path), "--host", "0.0.0.0"])
+    main(["serve", str(path), "--host", "0.0.0.0", "--port", "0"])
     assert "listening on 0.0.0.0: other machines can reach this server" in capsys.readouterr().err
 
 
@@ -92,7 +112,11 @@ def test_public_address_is_announced(served, tmp_path, capsys):
     (["--port", "70000"], "--port must be between 0 and 65535, got 70000"),
     (["--max-upload-mb", "0"], "--max-upload-mb must be a positive number, got 0"),
     (["--max-upload-mb", "nan"], "--max-upload-mb must be a positive number, got nan"),
+    (["--max-upload-mb", "1e-7"], "--max-upload-mb 1e-07 is less than one byte; give at "
+                                   "least 0.000001"),
     (["--max-files", "0"], "--max-files must be at least 1, got 0"),
+    (["."], ". is a folder; give the path of a .safetensors model file, or no MODEL for the "
+            "default one"),
 ])
 def test_bad_arguments_get_one_clear_line(served, capsys, args, message):
     assert main(["serve", *args]) == 2
@@ -103,6 +127,6 @@ def test_bad_arguments_get_one_clear_line(served, capsys, args, message):
 def test_a_model_that_is_not_an_image_classifier_is_refused(served, tmp_path, capsys):
     path = tmp_path / "regressor.safetensors"
     nl.Network([2, 3, 1]).save(path)
-    assert main(["serve", str(path)]) == 1
+    assert main(["serve", str(path), "--port", "0"]) == 1
     assert capsys.readouterr().err.startswith(
         "neurallab serve: error: this model has no image preprocessing (net.meta['preprocessing'])")

@@ -26,11 +26,13 @@ def body_of(files: list[tuple[str, bytes]], extra_field: bool = False) -> bytes:
     return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
 
 
-def read(body: bytes, chunk: int, max_bytes: int, max_files: int = 16, headers=None):
+def read(body: bytes, chunk: int, max_bytes: int, max_files: int = 16, headers=None,
+         timeout: float | None = None, pause: float = 0.0):
     chunks = [body[i:i + chunk] for i in range(0, len(body), chunk)] or [b""]
     it = iter(range(len(chunks)))
 
     async def receive():
+        await asyncio.sleep(pause)  # a slow client
         i = next(it, None)
         if i is None:
             return {"type": "http.disconnect"}
@@ -39,7 +41,8 @@ def read(body: bytes, chunk: int, max_bytes: int, max_files: int = 16, headers=N
     hdrs = {"content-type": f"multipart/form-data; boundary={BOUNDARY}", **(headers or {})}
     scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
              "headers": [(k.encode(), v.encode()) for k, v in hdrs.items()]}
-    return asyncio.run(read_uploads(Request(scope, receive), max_bytes, max_files))
+    return asyncio.run(read_uploads(Request(scope, receive), max_bytes, max_files,
+                                    timeout=timeout))
 
 
 names = st.text(st.characters(min_codepoint=48, max_codepoint=122,
@@ -76,6 +79,23 @@ def test_file_count_limit(n, max_files):
         with pytest.raises(UploadError, match=f"at most {max_files} are accepted") as err:
             read(body, 512, 10_000, max_files)
         assert err.value.status == 413
+
+
+def test_a_body_that_stops_before_its_closing_boundary_is_400():
+    body = body_of([("a.png", b"PNGDATA")])
+    cut = body[: body.index(f"--{BOUNDARY}--".encode())]
+    with pytest.raises(UploadError, match=r"the body ends before the closing boundary") as err:
+        read(cut, 64, 10_000)
+    assert (err.value.status, err.value.code) == (400, "bad_multipart")
+
+
+def test_a_stalled_upload_is_refused_after_the_timeout():
+    body = body_of([("a.png", b"x" * 2000)])
+    with pytest.raises(UploadError, match=r"did not arrive within 0.2 seconds") as err:
+        read(body, 100, 10_000, timeout=0.2, pause=0.05)   # 21 chunks, 50 ms apart
+    assert (err.value.status, err.value.code, err.value.body_unread) == \
+        (408, "upload_timeout", True)
+    assert len(read(body, 1000, 10_000, timeout=5, pause=0.01)) == 1  # in time: read
 
 
 def test_unnamed_file_gets_a_name_for_messages():

@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import math
 import os
+import socket
 import sys
 
 EPILOG = """examples:
@@ -33,7 +34,8 @@ def register(subparsers) -> None:
                         "Fashion-MNIST model)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=int, default=8000,
+                   help="port (default 8000; 0: any free port, printed at start)")
     p.add_argument("--max-upload-mb", type=float, default=10.0, metavar="MB",
                    help="largest upload per request, in megabytes (default 10)")
     p.add_argument("--max-files", type=int, default=16, metavar="N",
@@ -49,12 +51,36 @@ def _check(args) -> int:
     mb = args.max_upload_mb
     if not (math.isfinite(mb) and mb > 0):
         raise CLIError(f"--max-upload-mb must be a positive number, got {mb:g}")
+    if int(mb * 1_000_000) < 1:
+        raise CLIError(f"--max-upload-mb {mb:g} is less than one byte; give at least 0.000001")
     if args.max_files < 1:
         raise CLIError(f"--max-files must be at least 1, got {args.max_files}")
+    if args.model is not None and os.path.isdir(args.model):
+        raise CLIError(f"{args.model} is a folder; give the path of a .safetensors model "
+                       "file, or no MODEL for the default one")
     if args.model is not None and not os.path.isfile(args.model):
         raise CLIError(f"model file {args.model} does not exist; give the path of a "
                        ".safetensors model, or no MODEL for the default one")
     return int(mb * 1_000_000)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening, or one clear error.
+
+    Bound here, before the model is loaded or trained, rather than by uvicorn: a
+    port in use or an address this machine does not have is then one line that
+    says what to change, and with ``--port 0`` the address printed is the real one.
+    """
+    from ..cli import CLIError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:  # in use, no such address, not allowed
+        reason = os.strerror(exc.errno) if isinstance(exc.errno, int) and exc.errno > 0 \
+            else (exc.strerror or str(exc)).split(" (while attempting")[0]
+        raise CLIError(f"cannot listen on {host}:{port} ({reason}); choose "
+                       "another --port, or a --host this machine has") from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -74,21 +100,27 @@ def run(args) -> int:
         import uvicorn
 
         from ..web import create_app
-        from ..web.default import default_model
+        from ..web.default import default_model, default_model_source
+        from ..web.inference import ImageClassifier
     except ModuleNotFoundError as exc:
         raise CLIError(f"the web app needs {exc.name}: pip install 'neurallab[web]'") from None
+    sock = _listen(args.host, args.port)
 
     def log(line: str) -> None:
         print(f"neurallab serve: {line}", file=sys.stderr, flush=True)
 
     # the default model: loaded from the cache, or trained now with progress shown
     # (handed over as it is, so an unwritable cache does not make it train twice)
-    model = default_model(log=log) if args.model is None else args.model
-    app = create_app(model, max_upload_bytes=max_bytes, max_files=args.max_files)
-    if not _is_loopback(args.host):
-        log(f"listening on {args.host}: other machines can reach this server")
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    log(f"open http://{host}:{args.port}/ in a browser (Ctrl-C stops)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info",
-                timeout_graceful_shutdown=5)
+    with sock:
+        if args.model is None:
+            model = ImageClassifier(default_model(log=log), source=default_model_source())
+        else:
+            model = args.model
+        app = create_app(model, max_upload_bytes=max_bytes, max_files=args.max_files)
+        if not _is_loopback(args.host):
+            log(f"listening on {args.host}: other machines can reach this server")
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        log(f"open http://{host}:{sock.getsockname()[1]}/ in a browser (Ctrl-C stops)")
+        config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5)
+        uvicorn.Server(config).run(sockets=[sock])
     return 0

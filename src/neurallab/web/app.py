@@ -105,10 +105,10 @@ def _resolve_model(model, max_pixels: int, top_k: int, cache_dir) -> ImageClassi
     if isinstance(model, ImageClassifier):
         return model
     if model is None:
-        from .default import default_model, default_model_path
+        from .default import default_model, default_model_source
 
         net = default_model(cache_dir)
-        source = f"default model, cached at {default_model_path(cache_dir)}"
+        source = default_model_source(cache_dir)
     elif isinstance(model, Network):
         net, source = model, ""
     elif isinstance(model, (str, os.PathLike)):
@@ -146,7 +146,8 @@ def _mount_offline_docs(app: FastAPI) -> None:
 def create_app(model: Network | str | os.PathLike | None = None,
                max_upload_bytes: int = 10_000_000, max_files: int = 16, *,
                max_pixels: int = DEFAULT_MAX_PIXELS, top_k: int = 5, workers: int | None = None,
-               cache_dir: str | os.PathLike | None = None) -> FastAPI:
+               cache_dir: str | os.PathLike | None = None,
+               upload_timeout: float = 60.0) -> FastAPI:
     """Build the web app around one image classifier.
 
     Parameters
@@ -167,9 +168,15 @@ def create_app(model: Network | str | os.PathLike | None = None,
         Classes listed per answer.
     workers : int, optional
         Requests decoded and classified at the same time (default: CPU count, at
-        least 2); the rest wait their turn.
+        least 2); the rest wait their turn. Twice as many uploads are read into
+        memory at once, so the uploads held amount to at most
+        ``2 · workers · max_upload_bytes``; further requests wait before their body
+        is read.
     cache_dir : path, optional
         Where the default model is cached.
+    upload_timeout : float
+        Seconds one request's body may take to arrive; a slower (or stalled) upload
+        is answered 408 and its connection closed.
 
     Returns
     -------
@@ -179,6 +186,9 @@ def create_app(model: Network | str | os.PathLike | None = None,
                         ("top_k", top_k)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(upload_timeout, (int, float)) and upload_timeout > 0):
+        raise InputError(f"upload_timeout must be a positive number of seconds, got "
+                         f"{upload_timeout!r}")
     classifier = _resolve_model(model, max_pixels, top_k, cache_dir)
     n_workers = workers or max(2, os.cpu_count() or 1)
     limits = {
@@ -197,6 +207,7 @@ def create_app(model: Network | str | os.PathLike | None = None,
     )
     app.state.classifier = classifier
     app.state.limiter = anyio.CapacityLimiter(n_workers)
+    app.state.upload_slots = anyio.CapacityLimiter(2 * n_workers)
 
     static = resources.files("neurallab.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -204,7 +215,11 @@ def create_app(model: Network | str | os.PathLike | None = None,
 
     @app.exception_handler(UploadError)
     async def _upload_error(request: Request, exc: UploadError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status)
+        # with the body only partly read, close the connection rather than go on
+        # reading (and discarding) whatever the client still sends
+        headers = {"Connection": "close"} if exc.body_unread else None
+        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status,
+                            headers=headers)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -228,6 +243,9 @@ def create_app(model: Network | str | os.PathLike | None = None,
         responses={
             200: {"model": PredictAnswer,
                   "description": "an answer per file (errors for some files are entries)"},
+            400: {"model": ErrorAnswer,
+                  "description": "broken multipart framing, or the upload was interrupted"},
+            408: {"model": ErrorAnswer, "description": "the upload took too long to arrive"},
             413: {"model": ErrorAnswer, "description": "upload too large or too many files"},
             415: {"model": ErrorAnswer, "description": "not multipart, or no file is an image"},
             422: {"model": ErrorAnswer, "description": "no files, or none could be decoded"},
@@ -241,10 +259,13 @@ def create_app(model: Network | str | os.PathLike | None = None,
         pixels) with the first error as ``detail``.
         """
         t0 = time.perf_counter()
-        uploads = await read_uploads(request, max_upload_bytes, max_files)
-        results = await anyio.to_thread.run_sync(
-            classifier.classify, [(u.filename, u.data) for u in uploads],
-            limiter=app.state.limiter)
+        async with app.state.upload_slots:  # bounds the memory all uploads hold at once
+            uploads = await read_uploads(request, max_upload_bytes, max_files,
+                                         timeout=upload_timeout)
+            results = await anyio.to_thread.run_sync(
+                classifier.classify, [(u.filename, u.data) for u in uploads],
+                limiter=app.state.limiter)
+            del uploads
         payloads = [r.payload for r in results]
         elapsed = 1e3 * (time.perf_counter() - t0)
         if any(r.ok for r in results):

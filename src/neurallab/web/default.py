@@ -25,7 +25,8 @@ from ..errors import ModelFileError
 from ..io import load
 from ..network import Network
 
-__all__ = ["default_model", "default_model_path", "cache_dir", "train_default", "RECIPE"]
+__all__ = ["default_model", "default_model_path", "default_model_source", "cache_dir",
+           "train_default", "RECIPE"]
 
 #: how the default model is built and trained (its digest names the cached file):
 #: ``training`` is a :class:`neurallab.classify.TrainingRecipe` as a dict: two hidden
@@ -116,6 +117,17 @@ def train_default(recipe: dict | None = None, log=None) -> Network:
     if log:
         log(f"default model trained: test accuracy {accuracy:.1%}")
     return net
+
+
+def default_model_source(directory: str | os.PathLike | None = None) -> str:
+    """Where the default model comes from, for its model card."""
+    try:
+        path = default_model_path(directory)
+    except OSError:
+        path = None
+    if path is not None and path.exists():
+        return f"default model, cached at {path}"
+    return "default model, trained at start-up (the cache could not be written)"
 
 
 def default_model(directory: str | os.PathLike | None = None, *, log=None) -> Network:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import time
 import warnings
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classify import model_preprocessing
-from ..datasets.images import DEFAULT_MAX_PIXELS
 from ..errors import InputError
 from ..network import Network
 
@@ -31,6 +31,17 @@ __all__ = ["ImageClassifier", "FileResult", "ACCEPTED_FORMATS", "DEFAULT_MAX_PIX
 
 #: Pillow format names the server accepts, and how they are called in messages
 ACCEPTED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "GIF": "GIF", "BMP": "BMP", "WEBP": "WebP"}
+#: what Pillow may call an accepted file: many phone and camera JPEGs open as MPO
+#: (a JPEG with further pictures appended), which is read as the JPEG it starts with
+_FORMAT_NAMES = {**ACCEPTED_FORMATS, "MPO": "JPEG"}
+#: the most pixels an upload may declare: a 12-megapixel phone photo fits, and the
+#: largest image allowed takes about 250 MB while it is decoded (RGBA and the copies
+#: that flatten its transparency), far less than the 40 megapixels the folder loader
+#: allows a trusted data set
+DEFAULT_MAX_PIXELS = 16_000_000
+#: EXIF orientations that turn the picture a quarter: width and height swap
+_QUARTER_TURNS = {5, 6, 7, 8}
+_log = logging.getLogger("neurallab.web")
 #: the range of the network's inputs under each normalization (for showing them)
 _RANGES = {"unit": (0.0, 1.0), "centered": (-0.5, 0.5), "none": (0.0, 255.0)}
 _FORMAT_LIST = ", ".join(list(ACCEPTED_FORMATS.values())[:-1]) + " or WebP"
@@ -48,6 +59,17 @@ class FileResult:
 def _error(filename: str, status: int, code: str, message: str) -> FileResult:
     return FileResult(False, status, {"filename": filename, "ok": False, "status": status,
                                       "code": code, "error": message})
+
+
+def _quarter_turned(im: Image.Image) -> bool:
+    """Whether the image's EXIF orientation turns it a quarter (width and height swap).
+
+    Read from the header; a missing or unreadable EXIF block means no turn.
+    """
+    try:
+        return im.getexif().get(0x0112) in _QUARTER_TURNS
+    except Exception:  # noqa: BLE001 - EXIF is optional, and Pillow's errors vary
+        return False
 
 
 class ImageClassifier:
@@ -133,6 +155,7 @@ class ImageClassifier:
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 with Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS)) as im:
                     fmt, (width, height), mode = im.format, im.size, im.mode
+                    turned = _quarter_turned(im)
         except Image.DecompressionBombError:
             return _error(filename, 422, "image_too_large",
                           f"{filename} declares far more pixels than the limit of "
@@ -146,7 +169,10 @@ class ImageClassifier:
                           f"{filename} is {width}×{height} = {width * height:,} pixels, more "
                           f"than the limit of {self.max_pixels:,}; it is refused without "
                           "decoding it. Make it smaller and try again.")
-        return {"format": ACCEPTED_FORMATS[fmt], "width": width, "height": height, "mode": mode}
+        if turned:  # the size as shown (and classified): after the EXIF rotation
+            width, height = height, width
+        return {"format": _FORMAT_NAMES.get(fmt, fmt), "width": width, "height": height,
+                "mode": mode}
 
     def _prepare(self, filename: str, data: bytes | bytearray) -> np.ndarray:
         """The network's input for one image: shape ``(n_inputs,)``, float32.
@@ -182,7 +208,20 @@ class ImageClassifier:
         return base64.b64encode(buf.getvalue()).decode("ascii")
 
     def classify_one(self, filename: str, data: bytes | bytearray) -> FileResult:
-        """Identify, preprocess and classify one uploaded file (blocking; CPU work)."""
+        """Identify, preprocess and classify one uploaded file (blocking; CPU work).
+
+        Never raises: whatever goes wrong with this file becomes its error entry, so
+        the other files of the same request still get their answers.
+        """
+        try:
+            return self._classify_one(filename, data)
+        except Exception as exc:  # a decoder's surprise: this file fails, not the request
+            _log.exception("classifying upload %r failed", filename)
+            return _error(filename, 500, "internal_error",
+                          f"{filename} could not be classified: the server failed on it "
+                          f"({type(exc).__name__}). Try saving it as PNG and upload it again.")
+
+    def _classify_one(self, filename: str, data: bytes | bytearray) -> FileResult:
         t0 = time.perf_counter()
         info = self._identify(filename, data)
         if isinstance(info, FileResult):

@@ -8,15 +8,19 @@ so a request is refused the moment it passes the limit, whatever its
 checked first as well, so an honest client sending too much is refused before a single
 byte is read.
 
-Everything stays in memory: at most ``max_bytes`` per request.
+Everything stays in memory: at most ``max_bytes`` per request (the app also caps how
+many requests are read at once, so the server as a whole holds a bounded amount), and
+a body that does not arrive within ``timeout`` seconds is refused (408), so a stalled
+client cannot hold its share of that memory for ever.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import anyio
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 __all__ = ["Upload", "UploadError", "read_uploads", "FIELD_NAME"]
@@ -38,11 +42,13 @@ class UploadError(Exception):
         Plain words for a person: what is wrong and what to do.
     """
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, *, body_unread: bool = False):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        #: the rest of the body was not read: the connection is closed after the answer
+        self.body_unread = body_unread
 
 
 @dataclass
@@ -62,7 +68,7 @@ def too_large(max_bytes: int) -> UploadError:
     return UploadError(
         413, "payload_too_large",
         f"The upload is larger than the server's limit of {_megabytes(max_bytes)} per "
-        "request. Send smaller images, or fewer images at a time.",
+        "request. Send smaller images, or fewer images at a time.", body_unread=True,
     )
 
 
@@ -70,7 +76,15 @@ def too_many_files(max_files: int) -> UploadError:
     return UploadError(
         413, "too_many_files",
         f"Too many files in one request: at most {max_files} are accepted. "
-        "Send the rest in another request.",
+        "Send the rest in another request.", body_unread=True,
+    )
+
+
+def too_slow(timeout: float) -> UploadError:
+    return UploadError(
+        408, "upload_timeout",
+        f"The upload did not arrive within {timeout:g} seconds. Send smaller images, or "
+        "try again on a faster connection.", body_unread=True,
     )
 
 
@@ -126,7 +140,8 @@ class _Collector:
             "on_headers_finished", "on_part_data", "on_part_end")}
 
 
-async def read_uploads(request: Request, max_bytes: int, max_files: int) -> list[Upload]:
+async def read_uploads(request: Request, max_bytes: int, max_files: int,
+                       timeout: float | None = None) -> list[Upload]:
     """Read the ``files`` parts of a multipart request into memory.
 
     Parameters
@@ -137,6 +152,8 @@ async def read_uploads(request: Request, max_bytes: int, max_files: int) -> list
         The most bytes the whole body may have (all files plus the multipart framing).
     max_files : int
         The most ``files`` parts accepted.
+    timeout : float, optional
+        Seconds the whole body may take to arrive (``None``: no limit).
 
     Returns
     -------
@@ -148,7 +165,8 @@ async def read_uploads(request: Request, max_bytes: int, max_files: int) -> list
     UploadError
         413 when the body passes ``max_bytes`` (by its header, or counted while reading)
         or has more than ``max_files`` files; 415 when it is not multipart; 422 when it
-        has no ``files`` part; 400 when the multipart framing is broken.
+        has no ``files`` part; 400 when the multipart framing is broken or the body ends
+        before its closing boundary; 408 when it takes longer than ``timeout``.
     """
     content_type, params = parse_options_header(request.headers.get("content-type"))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
@@ -166,12 +184,17 @@ async def read_uploads(request: Request, max_bytes: int, max_files: int) -> list
     parser = MultipartParser(params[b"boundary"], collector.callbacks())
     received = 0
     try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > max_bytes:  # counted, whatever the header said
-                raise too_large(max_bytes)
-            parser.write(chunk)
+        with anyio.fail_after(timeout):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > max_bytes:  # counted, whatever the header said
+                    raise too_large(max_bytes)
+                parser.write(chunk)
         parser.finalize()
+        if parser.state != MultipartState.END:  # finalize() does not check this itself
+            raise MultipartParseError("the body ends before the closing boundary")
+    except TimeoutError:
+        raise too_slow(timeout) from None
     except MultipartParseError as exc:
         raise UploadError(400, "bad_multipart",
                           f"The upload's multipart framing is broken ({exc}); "

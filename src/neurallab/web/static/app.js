@@ -91,9 +91,15 @@
     node.querySelector(".label").textContent = "Thinking…";
     const original = node.querySelector(".original img");
     if (previewUrl) {
-      original.src = previewUrl;
+      // the shown picture stays when its object URL is released: release it once
+      // loaded (or failed), or every preview would stay in memory until the tab closes
+      original.addEventListener("load", () => URL.revokeObjectURL(previewUrl), { once: true });
       // a file the browser cannot show (not an image) leaves an empty frame
-      original.addEventListener("error", () => node.querySelector(".original").classList.add("broken"));
+      original.addEventListener("error", () => {
+        URL.revokeObjectURL(previewUrl);
+        node.querySelector(".original").classList.add("broken");
+      }, { once: true });
+      original.src = previewUrl;
     } else {
       node.querySelector(".original").classList.add("broken");
     }
