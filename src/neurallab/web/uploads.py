@@ -174,7 +174,7 @@ async def read_uploads(request: Request, max_bytes: int, max_files: int,
             415, "not_multipart",
             "Send the images as multipart/form-data, one or more parts named "
             f"'{FIELD_NAME}' (an HTML form with <input type=file name={FIELD_NAME}>, or "
-            f"curl -F {FIELD_NAME}=@image.png).",
+            f"curl -F {FIELD_NAME}=@image.png).", body_unread=True,
         )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
@@ -182,7 +182,7 @@ async def read_uploads(request: Request, max_bytes: int, max_files: int,
 
     collector = _Collector(max_files)
     parser = MultipartParser(params[b"boundary"], collector.callbacks())
-    received = 0
+    received, finished = 0, False
     try:
         with anyio.fail_after(timeout):
             async for chunk in request.stream():
@@ -190,6 +190,7 @@ async def read_uploads(request: Request, max_bytes: int, max_files: int,
                 if received > max_bytes:  # counted, whatever the header said
                     raise too_large(max_bytes)
                 parser.write(chunk)
+        finished = True
         parser.finalize()
         if parser.state != MultipartState.END:  # finalize() does not check this itself
             raise MultipartParseError("the body ends before the closing boundary")
@@ -198,7 +199,7 @@ async def read_uploads(request: Request, max_bytes: int, max_files: int,
     except MultipartParseError as exc:
         raise UploadError(400, "bad_multipart",
                           f"The upload's multipart framing is broken ({exc}); "
-                          "send it again.") from None
+                          "send it again.", body_unread=not finished) from None
     except ClientDisconnect:
         raise UploadError(400, "disconnected", "The upload was interrupted.") from None
 
