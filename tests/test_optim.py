@@ -76,8 +76,9 @@ def test_optimizers_work_on_a_classifier(blobs):
     X, labels = blobs
     for opt in ("lbfgs", "adam"):
         net = nl.Network([2, 8, 3], activation="tanh", output_activation="softmax", seed=0)
+        extra = {"lr": 0.05, "batch_size": 16} if opt == "adam" else {}
         h = net.fit(X, labels, loss="categorical_crossentropy", optimizer=opt, epochs=60,
-                    verbose=0, seed=0, batch_size=16, **({"lr": 0.05} if opt == "adam" else {}))
+                    verbose=0, seed=0, **extra)
         assert h.history["accuracy"][-1] > 0.95
         assert (net.predict(X) == labels).mean() > 0.95
 

@@ -110,6 +110,15 @@ def test_transform_checks_its_input_as_fit_does(method, X, error, message):
         getattr(s, method)(X)
 
 
+@pytest.mark.parametrize("cls", [StandardScaler, MinMaxScaler])
+def test_statistics_that_overflow_are_refused(cls):
+    X = np.array([[1.0, 1.7e308], [2.0, -1.7e308], [3.0, 5.0]])
+    with pytest.raises(InputError, match=re.escape(
+            "X's column 1 is too large to scale: its statistics overflow float64 (values up "
+            "to 1.7e+308); rescale it first")):
+        cls().fit(X)
+
+
 def test_one_column_scalers_answer_1d_input_in_1d():
     s = MaxAbsScaler(100).fit(np.array([50.0, 100.0]))
     np.testing.assert_array_equal(s.transform(np.array([50.0, 25.0])), [0.5, 0.25])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -260,6 +261,33 @@ def test_divergence_names_the_iteration_and_keeps_finite_weights(sleep_scaled):
     np.testing.assert_array_equal(net.params, rec.params[-2])
     assert net.cost(X, y) == pytest.approx(err.history.history["loss"][-1], rel=1e-12)
     assert np.isfinite(net.cost(X, y))
+
+
+@pytest.mark.parametrize("optimizer, extra", [("gd", {}), ("sgd", {"batch_size": 2})])
+def test_divergence_is_one_error_without_numpy_warnings_before_it(optimizer, extra):
+    """The error says what happened and what to do; the overflow warnings on the way
+    there (from inside the library) would only bury it."""
+    X = np.array([[3.0, 5.0], [5.0, 1.0], [10.0, 2.0], [6.0, 4.0]])
+    y = np.array([[75.0], [82.0], [93.0], [80.0]])
+    net = nl.Network([2, 3, 1], activation="relu", output_activation="identity", seed=0,
+                     input_scaler="standard", output_scaler="standard")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # any warning fails the test
+        with pytest.raises(TrainingDivergedError):
+            net.fit(X, y, loss="mse", optimizer=optimizer, lr=1e10, epochs=200, verbose=0,
+                    seed=0, **extra)
+
+
+@pytest.mark.parametrize("optimizer", ["bfgs", "lbfgs", "cg", "newton-cg", "lm"])
+def test_full_batch_optimizers_refuse_a_batch_size_they_would_ignore(sleep_scaled, optimizer):
+    X, y = sleep_scaled
+    net = nl.Network([2, 3, 1], seed=0)
+    with pytest.raises(InputError, match=re.escape(
+            f"optimizer '{optimizer}' uses the whole training set at every iteration, so "
+            "batch_size=2 would be ignored; use optimizer='sgd' or 'adam' for mini-batches, "
+            "or leave batch_size=None")):
+        net.fit(X, y, optimizer=optimizer, batch_size=2, verbose=0)
+    net.fit(X, y, optimizer=optimizer, batch_size=3, epochs=2, verbose=0)  # = n: all rows
 
 
 def test_divergence_with_mini_batches(sleep_scaled):

@@ -64,7 +64,15 @@ class Scaler:
         if self._fixed:
             return self
         X = as_float_array(X, "X", np.float64, allow_1d=True)
-        scale, offset = self._fit_stats(X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scale, offset = self._fit_stats(X)
+        if not (np.isfinite(scale).all() and np.isfinite(offset).all()):
+            col = int(np.flatnonzero(~(np.isfinite(scale) & np.isfinite(offset)))[0])
+            raise InputError(
+                f"X's column {col} is too large to scale: its statistics overflow float64 "
+                f"(values up to {np.abs(X[:, col]).max():.3g}); rescale it first, e.g. "
+                "divide by a power of ten"
+            )
         # a constant column: leave it unscaled rather than divide by zero
         scale = np.where(scale == 0, 1.0, scale)
         self.scale_, self.offset_ = scale.astype(float), offset.astype(float)

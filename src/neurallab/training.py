@@ -496,6 +496,12 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
                 f"('sse' or 'mse'), got {loss_obj.name!r}; use 'lbfgs' or 'adam' instead"
             )
         opt.check_size(Yr.size, net.n_params, net.dtype.itemsize)
+    if opt.full_batch and batch_size is not None and batch_size < Xr.shape[0]:
+        raise InputError(
+            f"optimizer {opt.name!r} uses the whole training set at every iteration, so "
+            f"batch_size={batch_size} would be ignored; use optimizer='sgd' or 'adam' for "
+            "mini-batches, or leave batch_size=None"
+        )
     if (getattr(opt, "full_batch_only", False) and batch_size is not None
             and batch_size < Xr.shape[0]):
         raise InputError(
@@ -551,12 +557,16 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
     for cb in cbs:
         cb.on_train_begin()
     try:
-        if opt.full_batch:
-            _fit_full_batch(net, opt, Xt, Yt, loss_obj, l2, normalize, epochs, cbs, state,
-                            history)
-        else:
-            _fit_first_order(net, opt, Xt, Yt, loss_obj, l2, normalize, epochs, batch_size,
-                             cbs, state, history, seed, shuffle)
+        # a diverging run overflows on its way to an infinite cost, which raises
+        # TrainingDivergedError with a message that says what to do; NumPy's
+        # overflow warnings before it would only be noise
+        with np.errstate(over="ignore", invalid="ignore"):
+            if opt.full_batch:
+                _fit_full_batch(net, opt, Xt, Yt, loss_obj, l2, normalize, epochs, cbs,
+                                state, history)
+            else:
+                _fit_first_order(net, opt, Xt, Yt, loss_obj, l2, normalize, epochs,
+                                 batch_size, cbs, state, history, seed, shuffle)
     except KeyboardInterrupt:
         history.interrupted = True
         best = state.best_epoch
