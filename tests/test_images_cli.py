@@ -102,12 +102,79 @@ def test_build_rgb_size_and_builtin_sample(capsys, folder, tmp_path):
     (["--out", "x.npz", "--size", "big"], "--size 'big': give N (square) or HxW"),
     (["--out", "x.npz", "--threshold", "2"], "give a similarity between 0 and 1"),
     (["--out", "x.npz", "--valid", "0.7", "--test", "0.7"],
-     "cannot split: valid=46 + test=46 images are more"),
+     "--valid 0.7 (46 images) and --test 0.7 (46 images) leave no training images of the 65"),
+    (["--out", "x.npz", "--valid", "30", "--test", "35"],
+     "--valid 30 (30 images) and --test 35 (35 images) leave no training images of the 65"),
+    (["--out", "x.npz", "--valid", "66"], "--valid 66: there are only 65 images"),
 ])
 def test_build_errors_are_one_line(capsys, folder, tmp_path, argv, msg, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "images", "build", folder, *argv)
     assert code == 2 and msg in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "-0.1"])
+def test_build_refuses_negative_or_fractional_counts(capsys, folder, tmp_path, value):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["images", "build", str(folder), "--out", str(tmp_path / "x.npz"), "--test",
+                  value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert f"argument --test: {value!r}: give a fraction in [0, 1) or a whole count" in err
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_build_with_an_empty_validation_split(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "images", "build", "fashion-mnist-sample", "--out", "y.npz",
+                         "--valid", "0", "--figures", "figs")
+    assert code == 0, err
+    assert "valid: 0 of 0 images also in train (exact)" in out
+    assert "wrote y.npz: train 3000, valid 0, test 1000" in out
+    assert "note:" not in err  # asked for none: nothing to say
+    assert (tmp_path / "figs" / "samples.png").is_file()
+    assert nl.datasets.load_dataset("y.npz").sizes == {"train": 3000, "valid": 0, "test": 1000}
+    # show says so, and draws the other splits
+    code, _, err = run(capsys, "images", "show", "y.npz", "--split", "valid", "--grid", "v.png")
+    assert code == 0 and "the valid split is empty; no grid written" in err
+    assert not (tmp_path / "v.png").exists()
+    code, _, _ = run(capsys, "images", "show", "y.npz", "--grid", "t.png")
+    assert code == 0 and (tmp_path / "t.png").is_file()
+    # training on it works, without validation
+    code, out, err = run(capsys, "images", "train", "y.npz", "--hidden", "8", "--epochs", "1",
+                         "--quiet", "--out", "m.safetensors")
+    assert code == 0, err
+    assert "validation accuracy" not in out and "test accuracy" in out
+
+
+def test_build_a_tiny_folder_whose_fractions_round_to_no_image(capsys, tmp_path):
+    s = nl.datasets.fashion_mnist_sample()
+    root = tmp_path / "tiny"
+    for c in range(2):
+        (root / f"c{c}").mkdir(parents=True)
+        for k, i in enumerate(np.flatnonzero(s.y_train == c)[:2]):
+            Image.fromarray(s.X_train[i]).save(root / f"c{c}" / f"{k}.png")
+    code, out, err = run(capsys, "images", "build", root, "--out", tmp_path / "t.npz",
+                         "--figures", tmp_path / "figs")
+    assert code == 0, err
+    assert ("note: --valid 0.1 of 4 images rounds to 0, so the valid split is empty; give "
+            "a count (--valid 1) to have one, or --valid 0 to say none") in err
+    assert "note: --test 0.1 of 4 images rounds to 0, so the test split is empty" in err
+    assert f"wrote {tmp_path / 't.npz'}: train 4, valid 0, test 0" in out
+    assert (tmp_path / "figs" / "balance.png").is_file()
+    assert nl.datasets.load_dataset(tmp_path / "t.npz").sizes == {"train": 4, "valid": 0,
+                                                                   "test": 0}
+    # counts make the splits
+    code, out, err = run(capsys, "images", "build", root, "--out", tmp_path / "u.npz",
+                         "--valid", "1", "--test", "0")
+    assert code == 0 and "note:" not in err
+    assert f"wrote {tmp_path / 'u.npz'}: train 3, valid 1, test 0" in out
+    # ... but never all of them
+    code, _, err = run(capsys, "images", "build", root, "--out", tmp_path / "v.npz",
+                       "--valid", "2", "--test", "2")
+    assert code == 2 and "leave no training images of the 4" in err
+    assert not (tmp_path / "v.npz").exists()
 
 
 def test_build_missing_folder(capsys, tmp_path):

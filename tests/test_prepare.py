@@ -259,6 +259,28 @@ def test_find_leaks_refuses_mixed_shapes():
         find_leaks({"a": np.zeros((2, 4, 4), np.uint8)}, threshold=2)
 
 
+def test_empty_splits_are_searched_sanitized_saved_and_loaded(sample, tmp_path):
+    # valid=0 / test=0 are legitimate: the leak search, sanitizing and the file cope
+    assert content_hashes(np.zeros((0, 28, 28), np.uint8)).shape == (0,)
+    ds = prepare_dataset(sample.X_train[:60], sample.y_train[:60], sample.class_names,
+                         valid=0, test=0.1, seed=0)
+    assert ds.sizes == {"train": 54, "valid": 0, "test": 6}
+    leaks = ds.find_leaks(near_within=True)
+    assert leaks.counts()["sizes"] == {"train": 54, "valid": 0, "test": 6}
+    assert leaks.counts()["exact_across"] == {"train/valid": 0, "train/test": 0,
+                                              "valid/test": 0}
+    assert "valid: 0 of 0 images also in train" in str(leaks)
+    clean = ds.sanitized(leaks)
+    clean.save(tmp_path / "e.npz")
+    back = load_dataset(tmp_path / "e.npz")
+    assert back.sizes == {"train": 54, "valid": 0, "test": 6}
+    assert back.X_valid.shape == (0, 28, 28) and back.X_valid.dtype == np.uint8
+    # only a training split at all
+    only = find_leaks({"train": sample.X_train[:5], "valid": sample.X_train[:0],
+                       "test": sample.X_train[:0]})
+    assert only.sizes == {"train": 5, "valid": 0, "test": 0}
+
+
 # ---------------------------------------------------------------------- dataset file
 @pytest.fixture
 def prepared(sample):

@@ -90,9 +90,11 @@ def register(sub) -> None:
                    help="how a network should scale the pixels, stored in the file "
                    "(default: unit = p/255)")
     p.add_argument("--valid", type=_size_arg, default=0.1,
-                   help="validation size: fraction or count (default: 0.1)")
+                   help="validation size: a fraction of the images or a count; 0 for no "
+                   "validation split. A fraction is rounded to whole images; one that rounds "
+                   "to 0 (0.1 of 4 images) leaves the split empty, with a note (default: 0.1)")
     p.add_argument("--test", type=_size_arg, default=0.1,
-                   help="test size: fraction or count (default: 0.1)")
+                   help="test size: fraction or count, as --valid (default: 0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
     p.add_argument("--min-per-class", type=int, default=1,
                    help="error if a class has fewer images (default: 1)")
@@ -138,7 +140,33 @@ def _size_arg(text: str):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a fraction or a count") from None
-    return int(value) if value >= 1 and value.is_integer() else value
+    if not (0 <= value < 1 or (value >= 1 and value.is_integer())):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a fraction in [0, 1) or a whole "
+                                         "count of images, 0 or more")
+    return int(value) if value >= 1 else value
+
+
+def _split_counts(args, n: int, with_test: bool = True) -> tuple[int, int]:
+    """Images in the validation and test splits of ``n``, checked, with a note when a
+    fraction rounds to no image at all."""
+    counts = {}
+    for opt in ("valid", "test") if with_test else ("valid",):
+        value = getattr(args, opt)
+        k = value if isinstance(value, int) else int(round(value * n))
+        if k > n:
+            raise CLIError(f"--{opt} {value}: there are only {n} images")
+        if k == 0 and value:
+            print(f"note: --{opt} {value} of {n} images rounds to 0, so the {opt} split "
+                  f"is empty; give a count (--{opt} 1) to have one, or --{opt} 0 to say "
+                  "none", file=sys.stderr)
+        counts[opt] = k
+    n_valid, n_test = counts["valid"], counts.get("test", 0)
+    if n_valid + n_test >= n:
+        asked = f"--valid {args.valid} ({n_valid} images)" + (
+            f" and --test {args.test} ({n_test} images)" if with_test else "")
+        raise CLIError(f"{asked} leave no training images of the {n}; ask for smaller "
+                       "splits")
+    return n_valid, n_test
 
 
 def _image_size(text: str) -> tuple[int, int]:
@@ -162,7 +190,8 @@ def _load_builtin(args):
         raise CLIError(f"{args.root} is 28x28 grayscale: drop --rgb, --invert, --size and "
                        "--exact-size")
     data = load_fashion_mnist() if args.root == "fashion-mnist" else fashion_mnist_sample()
-    sp = stratified_split(data.y_train, valid=args.valid, test=0, seed=args.seed)
+    n_valid, _ = _split_counts(args, len(data.y_train), with_test=False)
+    sp = stratified_split(data.y_train, valid=n_valid, test=0, seed=args.seed)
     prep = preprocessing_config((28, 28), "grayscale", args.normalization, False)
     print(f"loaded {len(data.y_train) + len(data.y_test)} images in "
           f"{len(data.class_names)} classes from {data.source} (its own test set kept)")
@@ -193,9 +222,10 @@ def cmd_build(args) -> int:
               f"{rep.root} ({len(rep.skipped)} skipped, {rep.resized} resized to {h}x{w})")
         for s in rep.skipped:
             print(f"  skipped {s.path}: {s.reason}")
+        n_valid, n_test = _split_counts(args, len(folder.labels))
         try:
             ds = prepare_dataset(folder.images, folder.labels, folder.class_names,
-                                 valid=args.valid, test=args.test, seed=args.seed,
+                                 valid=n_valid, test=n_test, seed=args.seed,
                                  preprocessing=prep, paths=rep.paths,
                                  info={"source": rep.root, "skipped": len(rep.skipped)})
         except InputError as exc:

@@ -385,6 +385,8 @@ def content_hashes(images) -> np.ndarray:
     """
     arr = np.asarray(images)
     n = arr.shape[0]
+    if n == 0:  # an empty split (``valid=0``): nothing to hash
+        return np.zeros(0, dtype=np.uint64)
     flat = np.ascontiguousarray(arr.reshape(n, -1)).view(np.uint8).reshape(n, -1)
     pad = (-flat.shape[1]) % 8
     keys = None
