@@ -183,6 +183,11 @@ def test_build_missing_folder(capsys, tmp_path):
     code, _, err = run(capsys, "images", "build", "fashion-mnist-sample", "--rgb", "--out",
                        tmp_path / "x.npz")
     assert code == 2 and "is 28x28 grayscale" in err
+    code, _, err = run(capsys, "images", "build", "fashion-mnist-sample", "--valid", "3000",
+                       "--out", tmp_path / "x.npz")
+    assert code == 2 and "--valid 3000 (3000 images) leaves no training images of the 3000" \
+        in err
+    assert not (tmp_path / "x.npz").exists()
 
 
 def test_show_prints_summary_and_writes_grid(capsys, folder, tmp_path, monkeypatch):

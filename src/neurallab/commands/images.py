@@ -164,8 +164,8 @@ def _split_counts(args, n: int, with_test: bool = True) -> tuple[int, int]:
     if n_valid + n_test >= n:
         asked = f"--valid {args.valid} ({n_valid} images)" + (
             f" and --test {args.test} ({n_test} images)" if with_test else "")
-        raise CLIError(f"{asked} leave no training images of the {n}; ask for smaller "
-                       "splits")
+        raise CLIError(f"{asked} {'leave' if with_test else 'leaves'} no training images "
+                       f"of the {n}; ask for smaller splits")
     return n_valid, n_test
 
 
