@@ -210,12 +210,33 @@ def test_show_refuses_foreign_files(capsys, tmp_path):
     assert code == 1 and "is not a prepared data set" in err
 
 
+@pytest.mark.parametrize("argv", [
+    ["build", "{tmp}/nope", "--out", "{tmp}/x.npz"],
+    ["show", "{tmp}/nope.npz"],
+    ["train", "mnist-digits", "--out", "{tmp}/x.safetensors"],
+    ["evaluate", "{tmp}/nope.safetensors", "fashion-mnist-sample", "--no-figures"],
+    ["predict", "{tmp}/nope.safetensors", "{tmp}/x.png"],
+])
+def test_debug_after_a_subcommand_and_errors_name_the_whole_command(capsys, tmp_path, argv):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    code, out, err = run(capsys, "images", *argv)
+    assert code != 0 and "Traceback" not in err
+    assert err.startswith(f"neurallab images {argv[0]}: error: "), err
+    for where in (["images", *argv, "--debug"], ["images", "--debug", *argv],
+                  ["--debug", "images", *argv]):
+        with pytest.raises(Exception) as exc:  # --debug: the exception itself
+            cli.main(where)
+        assert not isinstance(exc.value, SystemExit), where
+    assert not list(tmp_path.iterdir())
+
+
 def test_help_shows_examples(capsys):
     for argv in (["images", "--help"], ["images", "build", "--help"],
                  ["images", "show", "--help"]):
         with pytest.raises(SystemExit):
             cli.main(argv)
-        assert "examples:" in capsys.readouterr().out
+        text = capsys.readouterr().out
+        assert "examples:" in text and "--debug" in text
     assert cli.main(["images"]) == 2  # no sub-command: the group's help
 
 

@@ -60,15 +60,33 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
-    # accept --debug after the command too (`neurallab train ... --debug`); SUPPRESS keeps
-    # the top-level value when it is not given there
-    for command in sub.choices.values():
-        try:
-            command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                                 help="show the full traceback when something fails")
-        except argparse.ArgumentError:  # the command defines its own --debug
-            pass
+    _add_debug_and_prog(parser)
     return parser
+
+
+def _add_debug_and_prog(parser: argparse.ArgumentParser) -> None:
+    """Give every command and sub-command (``neurallab images build``) ``--debug``, and
+    record its full name (``prog``) for error messages.
+
+    ``--debug`` is then accepted after the command too (``neurallab images build ...
+    --debug``); SUPPRESS keeps the top-level value when it is not given there. The
+    deepest parser's ``_prog`` default wins, so an error names the whole command.
+    """
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        seen = set()
+        for command in action.choices.values():
+            if id(command) in seen:  # an alias of a command already done
+                continue
+            seen.add(id(command))
+            try:
+                command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                     help="show the full traceback when something fails")
+            except argparse.ArgumentError:  # the command defines its own --debug
+                pass
+            command.set_defaults(_prog=command.prog)
+            _add_debug_and_prog(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         code = exc.code if isinstance(exc, CLIError) else 1
-        print(f"neurallab {args.command}: error: {exc}", file=sys.stderr)
+        prog = getattr(args, "_prog", None) or f"neurallab {args.command}"
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return code
 
 
