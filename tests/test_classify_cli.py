@@ -43,6 +43,29 @@ def test_train_prints_the_result(tmp_path, capsys):
     assert nl.load(out).dropout == [0.1]
 
 
+def test_an_explicit_epochs_beats_the_presets_min_updates(tmp_path, capsys):
+    from neurallab import classify
+
+    out = tmp_path / "b.safetensors"
+    assert main(["images", "train", "fashion-mnist-sample", "--preset", "baseline",
+                 "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    assert "trained 1 epochs" in capsys.readouterr().out
+    assert nl.load(out).meta["training"]["epochs"] == 1
+    # without --epochs the preset's min_updates raises the count (3,000 images, batch 128:
+    # 24 updates per epoch, 1,000 updates → 42 epochs), as the help says
+    assert main(["images", "train", "fashion-mnist-sample", "--preset", "baseline",
+                 "--quiet", "--out", str(out)]) == 0
+    assert "trained 42 epochs" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["images", "train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert classify.BASELINE.min_updates == 1000 and classify.BASELINE.epochs == 20
+    assert "baseline: softmax regression, no hidden layer, 20 epochs but at least 1,000 " \
+        "updates" in text
+    assert "without it, --preset baseline runs at least 1,000 mini-batch updates, e.g. 42 " \
+        "epochs on fashion-mnist-sample" in text
+
+
 def test_train_on_a_prepared_npz_uses_its_validation_split(tmp_path, capsys):
     s = nl.datasets.fashion_mnist_sample()
     ds = prepare_dataset(s.X_train[:600], s.y_train[:600], list(s.class_names),

@@ -31,7 +31,9 @@ def register(sub) -> None:
         "cross-entropy, mini-batch Adam or SGD, float32. --preset picks a whole recipe "
         "(mlp: 784-256-128-10, Adam 1e-3, batch 128, 20 epochs; best: the configuration "
         "selected on a validation split for the highest accuracy; baseline: softmax "
-        "regression, no hidden layer); any option given overrides it. With a validation "
+        "regression, no hidden layer, 20 epochs but at least 1,000 updates, so more epochs "
+        "on a small training set); any option given overrides it, and --epochs is then the "
+        "number of epochs. With a validation "
         "split every epoch is scored on it, and --patience stops early and keeps the best "
         "epoch. The test images, if the data has them, are scored once at the end.",
         "  neurallab images train fashion-mnist-sample --epochs 10 --out sample.safetensors\n"
@@ -45,7 +47,10 @@ def register(sub) -> None:
                    "from (default: mlp)")
     p.add_argument("--hidden", help="hidden layer widths, e.g. 256,128; 0 for none")
     p.add_argument("--epochs", type=int, help="passes over the training images (each "
-                   "option's default comes from --preset)")
+                   "option's default comes from --preset). Given, it is the number of "
+                   "epochs (fewer only if --patience stops early); without it, --preset "
+                   "baseline runs at least 1,000 mini-batch updates, e.g. 42 epochs on "
+                   "fashion-mnist-sample")
     p.add_argument("--batch-size", type=int, help="images per update")
     p.add_argument("--optimizer", choices=("adam", "sgd", "momentum", "nesterov"),
                    help="momentum and nesterov are SGD with --momentum")
@@ -125,6 +130,8 @@ def recipe_from_args(args):
             changes[opt] = value
     if args.hidden is not None:
         changes["hidden"] = _hidden(args.hidden)
+    if args.epochs is not None:  # the user's count, not raised to the preset's min_updates
+        changes["min_updates"] = 0
     return base[args.preset].replace(**changes)
 
 
