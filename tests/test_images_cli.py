@@ -204,6 +204,37 @@ def test_show_prints_summary_and_writes_grid(capsys, folder, tmp_path, monkeypat
     assert code == 0 and (tmp_path / "t.png").is_file()
 
 
+@pytest.mark.parametrize("command, option, value, want", [
+    ("show", "--per-class", "0", "a whole number from 1 to 100"),
+    ("show", "--per-class", "-2", "a whole number from 1 to 100"),
+    ("show", "--per-class", "101", "a whole number from 1 to 100"),
+    ("show", "--seed", "-1", "a whole number, 0 or more"),
+    ("build", "--seed", "-1", "a whole number, 0 or more"),
+])
+def test_numbers_out_of_range_are_refused_naming_the_option(capsys, tmp_path, command,
+                                                            option, value, want):
+    data = tmp_path / "d.npz"
+    if command == "show":
+        ds = nl.datasets.prepare_dataset(*_tiny_arrays(), ["a", "b"], valid=0, test=0)
+        ds.save(data)
+        argv = ["images", "show", str(data), "--grid", str(tmp_path / "g.png")]
+    else:
+        argv = ["images", "build", "fashion-mnist-sample", "--out", str(data)]
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*argv, option, value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"neurallab images {command}: error: argument {option}: must be {want}, " \
+        f"got {value!r}" in err
+    assert not (tmp_path / "g.png").exists()
+    assert (command == "show") == data.exists()
+
+
+def _tiny_arrays():
+    s = nl.datasets.fashion_mnist_sample()
+    return s.X_train[:6], np.array([0, 1, 0, 1, 0, 1])
+
+
 def test_show_refuses_foreign_files(capsys, tmp_path):
     (tmp_path / "x.npz").write_text("hello")
     code, _, err = run(capsys, "images", "show", tmp_path / "x.npz")

@@ -41,6 +41,8 @@ from ..errors import InputError
 EXTENSIONS = ("neurallab.commands.images_classify",)
 #: names ``build`` accepts instead of a folder
 BUILTIN_SOURCES = ("fashion-mnist", "fashion-mnist-sample")
+#: the widest sample grid ``show`` draws (images per class)
+MAX_PER_CLASS = 100
 
 
 def add_images_command(images_sub, name: str, help: str, description: str,
@@ -95,7 +97,8 @@ def register(sub) -> None:
                    "to 0 (0.1 of 4 images) leaves the split empty, with a note (default: 0.1)")
     p.add_argument("--test", type=_size_arg, default=0.1,
                    help="test size: fraction or count, as --valid (default: 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the split, 0 or more (default: 0)")
     p.add_argument("--min-per-class", type=int, default=1,
                    help="error if a class has fewer images (default: 1)")
     p.add_argument("--dedupe", action="store_true",
@@ -121,8 +124,10 @@ def register(sub) -> None:
                    "in the current folder)")
     p.add_argument("--split", choices=("train", "valid", "test"), default="train",
                    help="which split to draw (default: train)")
-    p.add_argument("--per-class", type=int, default=8, help="images per class (default: 8)")
-    p.add_argument("--seed", type=int, default=0, help="which images are drawn (default: 0)")
+    p.add_argument("--per-class", type=_per_class, default=8,
+                   help=f"images per class, 1 to {MAX_PER_CLASS} (default: 8)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="which images are drawn, 0 or more (default: 0)")
     p.set_defaults(func=cmd_show)
 
     for name in EXTENSIONS:
@@ -133,6 +138,33 @@ def register(sub) -> None:
                 continue
             raise
         module.register(images_sub)
+
+
+def _whole_number(text: str, low: int, high: int | None = None) -> int:
+    """argparse type body: an integer in ``low..high``; the message gives the range."""
+    want = f"a whole number from {low} to {high}" if high is not None else \
+        f"a whole number, {low} or more"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {want}, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"must be {want}, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (seeds)."""
+    return _whole_number(text, 0)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _whole_number(text, 1)
+
+
+def _per_class(text: str) -> int:
+    return _whole_number(text, 1, MAX_PER_CLASS)
 
 
 def _size_arg(text: str):
