@@ -359,15 +359,115 @@ def test_gradcheck_argument_errors(capsys, model):
     code, _, err = run(capsys, "gradcheck", "--model", model)
     assert_one_line_error(code, err, "--model needs --data", "gradcheck")
     code, _, err = run(capsys, "gradcheck", "--data", "x.csv")
-    assert_one_line_error(code, err, "--data and --target need --model", "gradcheck")
+    assert_one_line_error(code, err, "--data, --target and --rows need --model", "gradcheck")
+    code, _, err = run(capsys, "gradcheck", "--rows", "5")   # it would be ignored
+    assert_one_line_error(code, err, "--data, --target and --rows need --model", "gradcheck")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rows", "0"], "argument --rows: must be a positive integer, got '0'"),
+    (["--threshold", "-1"], "argument --threshold: must be a positive number, got '-1'"),
+    (["--threshold", "nan"], "argument --threshold: must be a positive number, got 'nan'"),
+    (["--eps", "0"], "argument --eps: must be a positive number, got '0'"),
+    (["--seed", "-1"], "argument --seed: must be a non-negative integer, got '-1'"),
+])
+def test_gradcheck_number_options(capsys, args, message):
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, "gradcheck", *args)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.strip().splitlines()[-1] == f"neurallab gradcheck: error: {message}"
+
+
+def test_gradcheck_of_a_trained_model_explains_a_rounding_level_failure(capsys, model, tmp_path):
+    data = write(tmp_path / "d.csv", "sleep,study,score\n3,5,75\n5,1,82\n10,2,93\n6,1.5,70\n")
+    code, out, _ = run(capsys, "gradcheck", "--model", model, "--data", data,
+                       "--threshold", "1e-30")        # a threshold nothing can meet
+    assert code == 1 and "FAILED" in out
+    assert "the gradient is small here (trained weights)" in out and "--reinit" in out
+    code, out, _ = run(capsys, "gradcheck", "--model", model, "--data", data, "--reinit")
+    assert code == 0 and "OK" in out    # the same architecture at fresh weights
 
 
 def test_debug_shows_the_traceback(tmp_path):
     path = write(tmp_path / "bad.csv", "a,b\n1,x\n")
-    for argv in (["--debug", "train", path, "--target", "a", "--out", tmp_path / "m"],
-                 ["train", path, "--target", "a", "--out", tmp_path / "m", "--debug"]):
+    out = tmp_path / "m.safetensors"
+    for argv in (["--debug", "train", path, "--target", "a", "--out", out],
+                 ["train", path, "--target", "a", "--out", out, "--debug"]):
         with pytest.raises(InputError, match="'x' is not a number"):
             cli.main([str(a) for a in argv])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch-size", "0"], "argument --batch-size: must be a positive integer, got '0'"),
+    (["--epochs", "0"], "argument --epochs: must be a positive integer, got '0'"),
+    (["--seed", "-1"], "argument --seed: must be a non-negative integer, got '-1'"),
+    (["--l2", "-1"], "argument --l2: must be a non-negative number, got '-1'"),
+    (["--l2", "nan"], "argument --l2: must be a non-negative number, got 'nan'"),
+    (["--lr", "0"], "argument --lr: must be a positive number, got '0'"),
+    (["--lr", "1e-3"], "--lr is for gd, sgd and adam; --optimizer bfgs chooses its own step "
+                       "lengths, so leave --lr out"),
+    (["--batch-size", "2"], "--batch-size is for sgd and adam; --optimizer bfgs uses all "
+                            "training rows at every step, so leave --batch-size out"),
+    (["--optimizer", "gd", "--batch-size", "2"], "--optimizer gd uses all training rows"),
+    (["--features", "sleep,sleep"], "--features names sleep more than once"),
+])
+def test_train_option_errors_name_the_option(capsys, scores, tmp_path, args, message):
+    train, _, _ = scores
+    out = tmp_path / "m.safetensors"
+    try:
+        code, _, err = run(capsys, "train", train, "--target", "score", "--out", out,
+                           "--quiet", *args)
+    except SystemExit as exit_:         # argparse's own refusal of a number
+        code, err = exit_.code, capsys.readouterr().err
+    assert code == 2 and message in err.strip().splitlines()[-1], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("out_name, message", [
+    ("scores.csv", "--out {out}: the file written is .safetensors; give a name ending in "
+                   ".safetensors"),
+    ("model.bin", "--out {out}: the file written is .safetensors"),
+])
+def test_train_never_writes_over_its_input_or_a_non_model_name(capsys, scores, tmp_path,
+                                                              out_name, message):
+    train, _, _ = scores
+    before = train.read_bytes()
+    out = tmp_path / out_name
+    code, _, err = run(capsys, "train", train, "--target", "score", "--out", out, "--quiet")
+    assert_one_line_error(code, err, message.format(out=out), "train")
+    assert train.read_bytes() == before
+
+
+def test_predict_never_writes_over_its_inputs(capsys, model, tmp_path):
+    before = model.read_bytes()
+    code, _, err = run(capsys, "predict", model, "--values", "8,3", "--out", model)
+    assert_one_line_error(code, err, f"--out {model} is also this command's input; writing it "
+                          "would destroy that input", "predict")
+    assert model.read_bytes() == before
+    rows = write(tmp_path / "rows.csv", "sleep,study\n8,3\n")
+    code, _, err = run(capsys, "predict", model, rows, "--out", rows)
+    assert_one_line_error(code, err, "is also this command's input", "predict")
+    assert rows.read_text() == "sleep,study\n8,3\n"
+
+
+def test_a_diverging_training_is_one_line_that_says_nothing_was_saved(capsys, scores, tmp_path):
+    train, _, _ = scores
+    out = tmp_path / "m.safetensors"
+    code, _, err = run(capsys, "train", train, "--target", "score", "--out", out, "--quiet",
+                       "--optimizer", "gd", "--lr", "1e10", "--activation", "relu")
+    assert err.count("\n") == 2 and "Warning" not in err   # the task line, then the error
+    assert_one_line_error(code, err, "training diverged: the cost stopped being finite at "
+                          "epoch ", "train")
+    assert "so nothing was saved; lower --lr, or add --l2 (e.g. --l2 1e-3)" in err
+    assert not out.exists()
+
+
+def test_tutorial_report_folder_that_cannot_be_made(capsys, tmp_path):
+    blocker = write(tmp_path / "notes.txt", "a file, where a folder would have to be")
+    code, _, err = run(capsys, "tutorial", "--out", blocker / "report", "--chapters", "1")
+    assert_one_line_error(code, err, f"cannot create the report folder {blocker / 'report'} "
+                          "(Not a directory); give --out a folder you can write to", "tutorial")
 
 
 def test_tutorial_chapter_errors_are_one_line(capsys, tmp_path):

@@ -99,12 +99,26 @@ def test_missing_model_is_one_clear_line(tmp_path, capsys):
     (["--out", "model.h5"], "cannot tell the export format from 'model.h5'"),
     (["--format", "onnx", "--out", "model.pt2"],
      "the onnx format needs a file name ending in .onnx, got 'model.pt2'; use 'model.onnx'"),
-    (["--format", "onnx", "--out", "no/such/folder/m.onnx"], "folder no/such/folder does "
-     "not exist"),
 ])
 def test_bad_output_arguments(model, capsys, args, message):
     assert main(["export", str(model[0]), *args]) == 1
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("out", "message"), [
+    ("no/such/folder/m.onnx", "--out no/such/folder/m.onnx: folder no/such/folder does not "
+                              "exist; create it first"),
+    (".", "--out . is a folder; give a file name inside it"),
+    ("MODEL", "is also this command's input; writing it would destroy that input"),
+])
+def test_output_paths_refused_before_any_work(model, capsys, out, message):
+    """(argument errors: exit status 2, and the model file is left as it was)"""
+    path = model[0]
+    before = path.read_bytes()
+    out = str(path) if out == "MODEL" else out
+    assert main(["export", str(path), "--format", "onnx", "--out", out]) == 2
+    assert message in capsys.readouterr().err
+    assert path.read_bytes() == before
 
 
 def test_a_file_that_is_not_a_model(tmp_path, capsys):

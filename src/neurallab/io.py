@@ -61,19 +61,22 @@ def _tensors(net) -> dict[str, np.ndarray]:
 
 
 @contextlib.contextmanager
-def atomic_writer(path):
+def atomic_writer(path, example_name: str = ""):
     """A binary file whose content replaces ``path`` only if the block ends without error.
 
     Written to a temporary file in the same folder, flushed to disk, then renamed
     over ``path``: readers see the old file or the new one, never half of one.
+    ``example_name`` (``"model.safetensors"``) makes the message for a folder suggest
+    that file name inside it.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise ModelFileError(f"cannot save to {path}: folder {directory} does not exist")
     if path.is_dir():
+        example = f", e.g. {path / example_name}" if example_name else ""
         raise ModelFileError(f"cannot save to {path}: it is a folder; give a file name "
-                             f"inside it, e.g. {path / 'model.safetensors'}")
+                             f"inside it{example}")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
@@ -101,9 +104,9 @@ def atomic_writer(path):
         raise
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
+def atomic_write_bytes(path, data: bytes, example_name: str = "") -> None:
     """Write ``data`` to ``path`` via a temporary file and a rename: never half-written."""
-    with atomic_writer(path) as f:
+    with atomic_writer(path, example_name) as f:
         f.write(data)
 
 
@@ -119,7 +122,8 @@ def save(net, path) -> None:
         "config": config_json,
         "sha256": _digest(config_json, tensors),
     }
-    atomic_write_bytes(path, _sorted_header(st_save(tensors, metadata=metadata)))
+    atomic_write_bytes(path, _sorted_header(st_save(tensors, metadata=metadata)),
+                       example_name="model.safetensors")
 
 
 def _sorted_header(data: bytes) -> bytes:

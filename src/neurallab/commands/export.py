@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ._options import check_output
 
 EXAMPLES = """examples:
   neurallab export model.safetensors --format onnx --out model.onnx
@@ -69,6 +70,7 @@ def cmd_export(args) -> int:
         raise InputError("give --format (onnx, torch, keras) or --out with a .onnx, .pt2 "
                          "or .keras suffix")
     out = args.out or args.model.with_suffix(interop.FORMATS[args.format])
+    check_output(out, "--out", (), inputs=(args.model,))
     fmt = interop.format_of(out, args.format)
     net = load(args.model)
     include = not args.no_scalers

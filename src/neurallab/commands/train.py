@@ -17,7 +17,15 @@ import numpy as np
 
 from ..cli import CLIError
 from ..datasets.csv import CSVTable, format_csv, read_csv, write_csv
-from ..errors import InputError
+from ..errors import InputError, TrainingDivergedError
+from ..gradcheck import _float64_copy
+from ._options import (
+    check_output,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 #: an integer target with at most this many distinct values (and at most half as many
 #: as rows) is taken as class labels
@@ -62,18 +70,18 @@ def register(sub) -> None:
                    "softmax)")
     p.add_argument("--optimizer", default="bfgs",
                    help="bfgs, lbfgs, cg, lm, gd, sgd or adam (default: bfgs)")
-    p.add_argument("--lr", type=float, help="learning rate for gd, sgd and adam")
-    p.add_argument("--batch-size", type=int, help="mini-batch size for sgd and adam")
-    p.add_argument("--l2", type=float, default=0.0, help="L2 penalty λ on the weights "
-                   "(default: 0)")
-    p.add_argument("--epochs", type=int, default=200,
+    p.add_argument("--lr", type=positive_float, help="learning rate for gd, sgd and adam")
+    p.add_argument("--batch-size", type=positive_int, help="mini-batch size for sgd and adam")
+    p.add_argument("--l2", type=non_negative_float, default=0.0,
+                   help="L2 penalty λ on the weights (default: 0)")
+    p.add_argument("--epochs", type=positive_int, default=200,
                    help="epochs, or iterations for bfgs/lbfgs/cg/lm (default: 200)")
     p.add_argument("--val-split", type=float, default=0.2,
                    help="fraction of rows held out for validation, 0 for none (default: 0.2)")
     p.add_argument("--scaler", choices=SCALERS, default="standard",
                    help="input scaling, fitted on the training rows (default: standard)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the split "
-                   "(default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the weights and the split (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -107,18 +115,19 @@ def register(sub) -> None:
     p.add_argument("--data", type=Path, help="CSV file to check the model on")
     p.add_argument("--target", help="target column (default: the one the model was trained "
                    "on)")
-    p.add_argument("--rows", type=int, default=20,
-                   help="use the first N rows (each parameter costs two passes; default: 20)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--rows", type=positive_int, default=None,
+                   help="with --data, use its first N rows (each parameter costs two passes; "
+                   "default: 20)")
+    p.add_argument("--seed", type=non_negative_int, default=None,
                    help="seed of the tutorial network's weights, or of --reinit's "
                    "(default: the tutorial's)")
     p.add_argument("--reinit", action="store_true",
                    help="check the model's architecture at freshly drawn weights instead of "
                    "the trained ones (at a trained minimum the gradient is nearly zero and "
                    "rounding dominates the relative error)")
-    p.add_argument("--eps", type=float, default=1e-4, help="finite-difference step "
-                   "(default: 1e-4)")
-    p.add_argument("--threshold", type=float, default=1e-7,
+    p.add_argument("--eps", type=positive_float, default=1e-4,
+                   help="finite-difference step (default: 1e-4)")
+    p.add_argument("--threshold", type=positive_float, default=1e-7,
                    help="largest relative error accepted (default: 1e-7)")
     p.set_defaults(func=cmd_gradcheck)
 
@@ -190,21 +199,36 @@ def _split(n: int, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]
     return perm[:-n_val], perm[-n_val:]
 
 
+def _check_optimizer_options(args) -> None:
+    """The options that only some optimizers use, refused where they would be ignored."""
+    from ..optim import get_optimizer
+
+    opt = get_optimizer(args.optimizer)
+    if args.lr is not None and opt.full_batch:
+        raise CLIError(f"--lr is for gd, sgd and adam; --optimizer {opt.name} chooses its own "
+                       "step lengths, so leave --lr out")
+    if args.batch_size is not None and (opt.full_batch or getattr(opt, "full_batch_only",
+                                                                   False)):
+        raise CLIError(f"--batch-size is for sgd and adam; --optimizer {opt.name} uses all "
+                       "training rows at every step, so leave --batch-size out (or use "
+                       "--optimizer sgd or adam)")
+
+
 def cmd_train(args) -> int:
     import neurallab as nl
 
-    folder = args.out.parent if str(args.out.parent) else Path(".")
-    if not folder.is_dir():
-        raise CLIError(f"--out {args.out}: folder {folder} does not exist; create it first")
-    if args.out.is_dir():
-        raise CLIError(f"--out {args.out} is a folder; give a file name inside it, e.g. "
-                       f"{args.out / 'model.safetensors'}")
+    check_output(args.out, "--out", (".safetensors",), inputs=(args.data,))
+    _check_optimizer_options(args)
     table = read_csv(args.data)
     table.index(args.target)
     features = ([f.strip() for f in args.features.split(",") if f.strip()] if args.features
                 else [c for c in table.columns if c != args.target])
     if args.target in features:
         raise CLIError(f"--features includes the target column {args.target!r}")
+    repeated = sorted({f for f in features if features.count(f) > 1})
+    if repeated:
+        raise CLIError(f"--features names {', '.join(repeated)} more than once; give each "
+                       "column once")
     if not features:
         raise CLIError(f"{args.data} has no input columns besides the target {args.target!r}")
     X = table.numeric(features)
@@ -235,10 +259,17 @@ def cmd_train(args) -> int:
     print(f"{task} ({reason}): {len(features)} inputs ({', '.join(features)}) -> "
           f"{args.target}; {train_idx.size} training rows, {val_idx.size} validation rows",
           file=sys.stderr)
-    history = net.fit(X[train_idx], y[train_idx], loss=loss, optimizer=args.optimizer,
-                      l2=args.l2, epochs=args.epochs, batch_size=args.batch_size,
-                      validation_data=validation, verbose=0 if args.quiet else 1,
-                      seed=args.seed, lr=args.lr)
+    try:
+        history = net.fit(X[train_idx], y[train_idx], loss=loss, optimizer=args.optimizer,
+                          l2=args.l2, epochs=args.epochs, batch_size=args.batch_size,
+                          validation_data=validation, verbose=0 if args.quiet else 1,
+                          seed=args.seed, lr=args.lr)
+    except TrainingDivergedError as exc:
+        raise CLIError(f"training diverged: the cost stopped being finite at "
+                       f"{'iteration' if args.optimizer in _FULL else 'epoch'} "
+                       f"{exc.iteration}, so nothing was saved; lower --lr, or add --l2 "
+                       "(e.g. --l2 1e-3)" + (", or scale the inputs (--scaler standard)"
+                                             if scaler is None else "")) from None
     net.save(args.out)
     print(_summary(net, history, X, y, train_idx, val_idx, args, class_names))
     return 0
@@ -322,6 +353,8 @@ def cmd_predict(args) -> int:
     if (args.data is None) == (not args.values):
         raise CLIError("give either a CSV file or --values (e.g. --values 8,3), not both "
                        "and not neither")
+    if args.out is not None:
+        check_output(args.out, "--out", (), inputs=(args.model, args.data))
     net = nl.load(args.model)
     if args.values:
         X = _values_rows(args.values, net.n_inputs)
@@ -352,19 +385,6 @@ def cmd_predict(args) -> int:
 
 
 # ---------------------------------------------------------------------------- gradcheck
-def _float64_copy(net):
-    """The same network in float64, so the check measures the math, not the rounding."""
-    import json
-
-    from ..network import Network
-
-    cfg = json.loads(json.dumps(net.config()))
-    cfg["dtype"] = "float64"
-    out = Network.from_config(cfg)
-    out.params[...] = net.params
-    return out
-
-
 def _gradcheck_problem(args):
     """The network, scaled inputs and targets, loss and normalize flag to check."""
     import neurallab as nl
@@ -374,14 +394,16 @@ def _gradcheck_problem(args):
 
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if args.model is None:
-        if args.data is not None or args.target is not None:
-            raise CLIError("--data and --target need --model (the model to check on them)")
+        if args.data is not None or args.target is not None or args.rows is not None:
+            raise CLIError("--data, --target and --rows need --model (the model to check "
+                           "on them); without it the tutorial network is checked on its "
+                           "own three rows")
         net, _, _, X, y = tutorial_setup(seed)
         return net, X, y, "sse", False, f"the tutorial network (seed {seed})"
     if args.data is None:
         raise CLIError("--model needs --data: a CSV file to compute the gradient on")
-    if args.rows < 1:
-        raise CLIError(f"--rows must be at least 1, got {args.rows}")
+    rows = 20 if args.rows is None else args.rows
+    # in float64, so the check measures the math, not float32's rounding
     net = _float64_copy(nl.load(args.model))
     if args.reinit:
         net.initialize(seed)
@@ -391,7 +413,7 @@ def _gradcheck_problem(args):
     if not target:
         raise CLIError(f"{args.model} does not record its target column; pass --target")
     features = meta.get("features") or [c for c in table.columns if c != target]
-    n = min(args.rows, table.n_rows)
+    n = min(rows, table.n_rows)
     X = table.numeric(features)[:n]
     if X.shape[1] != net.n_inputs:
         raise InputError(f"{args.data} gives {X.shape[1]} input columns but the model takes "
@@ -418,6 +440,13 @@ def _gradcheck_problem(args):
     return net, X, y, loss, loss != "sse", f"{args.model} ({weights}) on {n} rows of {args.data}"
 
 
+#: a gradient whose largest entry is below this is "small": the central differences'
+#: own error (rounding, about 1e-12·J, and truncation, about ε² = 1e-8 times the third
+#: derivative) can be a large part of it, so the relative error reads high for a
+#: correct gradient
+SMALL_GRADIENT = 1e-3
+
+
 def cmd_gradcheck(args) -> int:
     import neurallab as nl
 
@@ -429,9 +458,11 @@ def cmd_gradcheck(args) -> int:
           f"({'OK' if ok else 'FAILED'}: threshold {args.threshold:g})")
     print(f"  largest difference: parameter {report.worst_index}, "
           f"|g − g_num| = {report.worst_abs_error:.3e}")
-    if not ok and report.near_zero and not args.reinit:
-        print("  the gradient is nearly zero here (a trained minimum), so rounding dominates "
-              "the relative error; try --reinit")
+    small = float(np.abs(report.analytic).max(initial=0.0)) < SMALL_GRADIENT
+    if not ok and small and not args.reinit:
+        print("  the gradient is small here (trained weights), so the finite differences' "
+              "own error is a large part of it and the relative error reads high; check "
+              "the same architecture at fresh weights with --reinit")
     return 0 if ok else 1
 
 

@@ -174,7 +174,11 @@ def run_tutorial(out_dir, seed: int = DEFAULT_SEED, chapters: Iterable[int] | st
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file; give a folder for the report")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the report folder {out_dir} ({exc.strerror or exc}); "
+                         "give --out a folder you can write to") from None
     ctx = Context(out_dir, seed, full=bool(full))
     t0 = time.perf_counter()
     results = []

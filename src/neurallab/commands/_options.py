@@ -1,0 +1,93 @@
+"""Checks shared by the commands' options, worded for the command line.
+
+The library's own checks name Python parameters (``batch_size``, ``seed``); a person at
+the command line typed ``--batch-size`` and ``--seed``. So the commands check what
+they are given *here*, before any work starts: the number types below make argparse
+answer ``argument --batch-size: must be a positive integer, got '0'``, and
+:func:`check_output` refuses an output path that is a folder, sits in a missing
+folder, has the wrong suffix, or is one of the command's own inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+
+__all__ = ["positive_int", "non_negative_int", "positive_float", "non_negative_float",
+           "check_output"]
+
+
+def _number(text: str, kind, what: str, ok) -> int | float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    return _number(text, int, "a positive integer", lambda v: v >= 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer ≥ 0 (seeds)."""
+    return _number(text, int, "a non-negative integer", lambda v: v >= 0)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    return _number(text, float, "a positive number", lambda v: math.isfinite(v) and v > 0)
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number ≥ 0."""
+    return _number(text, float, "a non-negative number", lambda v: math.isfinite(v) and v >= 0)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(path: Path, option: str, suffixes: tuple[str, ...],
+                 inputs: tuple[Path | None, ...] = ()) -> None:
+    """Refuse an output path before the work that would write it starts.
+
+    Parameters
+    ----------
+    path : Path
+        Where the command will write.
+    option : str
+        The option that gave it (``--out``), for the message.
+    suffixes : tuple of str
+        The accepted endings (``(".safetensors",)``); empty: any.
+    inputs : tuple of Path
+        The command's input files: writing over one of them would destroy it.
+
+    Raises
+    ------
+    CLIError
+        With what is wrong and what to give instead.
+    """
+    from ..cli import CLIError
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        example = f", e.g. {path / ('model' + suffixes[0])}" if suffixes else ""
+        raise CLIError(f"{option} {path} is a folder; give a file name inside it{example}")
+    if not folder.is_dir():
+        raise CLIError(f"{option} {path}: folder {folder} does not exist; create it first")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise CLIError(f"{option} {path}: the file written is {' or '.join(suffixes)}; give "
+                       f"a name ending in {suffixes[0]}, e.g. {path.with_suffix(suffixes[0])}")
+    for source in inputs:
+        if source is not None and (_same_file(path, source) or path.resolve() == source.resolve()):
+            raise CLIError(f"{option} {path} is also this command's input; writing it would "
+                           "destroy that input, so give another file name")
