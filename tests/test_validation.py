@@ -7,6 +7,7 @@ name the argument, what is wrong with it, and what to do.
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -234,13 +235,28 @@ def test_one_dimensional_targets_are_fine_for_one_output(net, sleep):
 
 
 # ----------------------------------------------------------------------------- labels
-@pytest.mark.parametrize("labels, lo, hi", [([0, 1, 3], 0, 3), ([-1, 0, 2], -1, 2)])
+@pytest.mark.parametrize("labels, lo, hi", [
+    ([0, 1, 3], 0, 3), ([-1, 0, 2], -1, 2),
+    (np.array([0.0, 1e20, 2.0]), 0, "1e+20"),                       # beyond int64: not wrapped
+    (np.array([0, 2**63 + 5, 1], dtype=np.uint64), 0, 2**63 + 5),   # not shown negative
+])
 def test_class_labels_outside_the_output_size(clf, labels, lo, hi):
     X = np.zeros((3, 2))
     with pytest.raises(InputError, match=re.escape(
             f"y holds class labels from {lo} to {hi}, but the network has 3 outputs, so "
             "labels must lie in 0..2; build the network with as many outputs as classes")):
         clf.loss_and_grad(X, np.array(labels), loss="categorical_crossentropy")
+
+
+@pytest.mark.parametrize("values", [[[1e39, 1.0]], np.array([[1.0, -1e39]])])
+def test_finite_values_beyond_float32_are_not_called_nan(values):
+    net = nl.Network([2, 3, 1], dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=r"X holds (1e\+39|-1e\+39) at index \(0, \d\), "
+                           r"beyond the range of float32 \(±3\.4e\+38\); scale the data "
+                           r"down, or use a float64 network"):
+            net.predict(values)
 
 
 def test_class_labels_outside_the_output_size_in_fit(clf, blobs):

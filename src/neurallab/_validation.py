@@ -39,9 +39,18 @@ def as_float_array(
         raise InputError(f"{name} must be {ndim}-D, got shape {arr.shape}{hint}")
     if arr.size == 0:
         raise InputError(f"{name} is empty (shape {arr.shape}); pass at least one sample")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    source = arr
+    with np.errstate(over="ignore"):  # an overflow to float32 is reported just below
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
+        if source.dtype.kind in "biu" or np.isfinite(source[tuple(bad)]):
+            limit = np.finfo(arr.dtype).max
+            raise InputError(
+                f"{name} holds {source[tuple(bad)]:.3g} at index {tuple(bad.tolist())}, beyond "
+                f"the range of {arr.dtype} (±{limit:.3g}); scale the data down, or use a "
+                "float64 network"
+            )
         raise InputError(
             f"{name} contains NaN or infinite values (first at index {tuple(bad.tolist())}); "
             "remove or impute them before training or predicting"
@@ -84,14 +93,15 @@ def as_targets(y, name: str, n_outputs: int, dtype, *, classification: bool) -> 
                     f"{name} is 1-D, so it must hold integer class labels 0..{n_outputs - 1}; "
                     "found non-integer values"
                 )
-        labels = arr.astype(np.int64)
-        lo, hi = int(labels.min()), int(labels.max())
+        lo, hi = arr.min().item(), arr.max().item()  # before any cast: exact, any size
         if lo < 0 or hi >= n_outputs:
+            lo, hi = (v if isinstance(v, int) else f"{v:g}" for v in (lo, hi))
             raise InputError(
                 f"{name} holds class labels from {lo} to {hi}, but the network has "
                 f"{n_outputs} outputs, so labels must lie in 0..{n_outputs - 1}; "
                 "build the network with as many outputs as classes"
             )
+        labels = arr.astype(np.int64)
         onehot = np.zeros((labels.shape[0], n_outputs), dtype=dtype)
         onehot[np.arange(labels.shape[0]), labels] = 1
         return onehot
