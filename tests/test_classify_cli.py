@@ -91,6 +91,26 @@ def test_evaluate_prints_the_table_and_draws_two_figures(model, tmp_path, capsys
         assert (tmp_path / name).stat().st_size > 10_000
 
 
+def test_evaluate_checks_its_figure_folder_before_scoring(model, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    for out_dir, msg in [
+        ("notes.txt", "--out-dir {d}: that is a file, not a folder; give a folder for "
+                      "confusion_matrix.png and misclassified.png (it is created if missing)"),
+        ("notes.txt/eval", "--out-dir {d}: {t} is a file, not a folder"),
+    ]:
+        d = tmp_path / out_dir
+        assert main(["images", "evaluate", str(model), "fashion-mnist-sample", "--out-dir",
+                     str(d)]) == 2
+        out, err = capsys.readouterr()
+        assert out == ""  # refused before the results were printed
+        assert err == "neurallab images evaluate: error: " + \
+            msg.format(d=d, t=tmp_path / "notes.txt") + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    # --no-figures writes nothing, so the folder does not matter
+    assert main(["images", "evaluate", str(model), "fashion-mnist-sample", "--no-figures",
+                 "--out-dir", str(tmp_path / "notes.txt")]) == 0
+
+
 def test_evaluate_json(model, capsys):
     assert main(["images", "evaluate", str(model), "fashion-mnist-sample", "--no-figures",
                  "--json"]) == 0

@@ -190,6 +190,42 @@ def test_build_missing_folder(capsys, tmp_path):
     assert not (tmp_path / "x.npz").exists()
 
 
+def test_build_checks_its_outputs_before_loading(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    for argv, msg in [
+        (["--out", "y.npz", "--figures", "notes.txt"],
+         "--figures notes.txt: that is a file, not a folder; give a folder for the figures "
+         "(it is created if missing)"),
+        (["--out", "y.npz", "--figures", "notes.txt/figs"],
+         "--figures notes.txt/figs: notes.txt is a file, not a folder"),
+        (["--out", "no/such/dir/y.npz"],
+         "--out no/such/dir/y.npz: folder no/such/dir does not exist (checked before loading "
+         "the images)"),
+        (["--out", "notes.txt/y.npz"], "--out notes.txt/y.npz: notes.txt is a file, not a folder"),
+    ]:
+        code, out, err = run(capsys, "images", "build", "fashion-mnist-sample", *argv)
+        assert code == 2 and err == f"neurallab images build: error: {msg}\n", err
+        assert out == ""  # nothing loaded, nothing searched
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_show_checks_its_grid_before_loading(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ds = nl.datasets.prepare_dataset(*_tiny_arrays(), ["a", "b"], valid=0, test=0)
+    ds.save("d.npz")
+    before = (tmp_path / "d.npz").read_bytes()
+    for grid, msg in [("d.npz", "--grid d.npz: the file name must end in .png"),
+                      ("no/dir/g.png", "--grid no/dir/g.png: folder no/dir does not exist "
+                                       "(checked before loading the data)")]:
+        code, out, err = run(capsys, "images", "show", "d.npz", "--grid", grid)
+        assert code == 2 and err == f"neurallab images show: error: {msg}\n"
+        assert out == ""
+    assert (tmp_path / "d.npz").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
+
+
 def test_show_prints_summary_and_writes_grid(capsys, folder, tmp_path, monkeypatch):
     run(capsys, "images", "build", folder, "--out", tmp_path / "d.npz", "--dedupe")
     monkeypatch.chdir(tmp_path)

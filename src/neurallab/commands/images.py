@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -120,8 +121,8 @@ def register(sub) -> None:
         "neurallab images show letters.npz\n"
         "neurallab images show photos.npz --split test --per-class 12 --grid test.png")
     p.add_argument("data", type=Path, help="a .npz written by 'neurallab images build'")
-    p.add_argument("--grid", type=Path, help="PNG to write (default: <data name>-samples.png "
-                   "in the current folder)")
+    p.add_argument("--grid", type=Path, help="PNG file to write, ending in .png (default: "
+                   "<data name>-samples.png in the current folder)")
     p.add_argument("--split", choices=("train", "valid", "test"), default="train",
                    help="which split to draw (default: train)")
     p.add_argument("--per-class", type=_per_class, default=8,
@@ -201,6 +202,51 @@ def _split_counts(args, n: int, with_test: bool = True) -> tuple[int, int]:
     return n_valid, n_test
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
+def check_output_file(path: Path, option: str, *, suffixes: tuple[str, ...] = (),
+                      example: str = "out", before: str = "starting",
+                      inputs: tuple = ()) -> None:
+    """Refuse a file to write before the work starts: a wrong ending, a folder, a folder
+    that does not exist (or is a file, or is not writable), or one of the ``inputs``."""
+    if suffixes and not str(path).lower().endswith(tuple(x.lower() for x in suffixes)):
+        raise CLIError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise CLIError(f"{option} {path}: that is a folder; give a file name like {example}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.exists():
+        raise CLIError(f"{option} {path}: folder {folder} does not exist (checked before "
+                       f"{before})")
+    if not folder.is_dir():
+        raise CLIError(f"{option} {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {path}: folder {folder} is not writable")
+    for given in inputs:
+        if given is not None and _same_file(path, Path(given)):
+            raise CLIError(f"{option} {path} is the input file {given}; writing it would "
+                           "destroy it: give another file name")
+
+
+def check_output_folder(path: Path, option: str, what: str) -> None:
+    """Refuse a folder to write ``what`` into before the work starts: it is a file, or it
+    cannot be created (a file on the way, a folder that is not writable)."""
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"{option} {path}: that is a file, not a folder; give a folder for "
+                       f"{what} (it is created if missing)")
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise CLIError(f"{option} {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {path}: folder {ancestor} is not writable")
+
+
 def _image_size(text: str) -> tuple[int, int]:
     parts = text.lower().replace("×", "x").split("x")
     try:
@@ -237,8 +283,11 @@ def cmd_build(args) -> int:
     from ..datasets import load_image_folder, preprocessing_config
     from ..datasets.prepare import prepare_dataset
 
-    if not str(args.out).endswith(".npz"):
-        raise CLIError(f"--out {args.out}: the file name must end in .npz")
+    # every output is checked before the images are loaded and searched
+    check_output_file(args.out, "--out", suffixes=(".npz",), example="data.npz",
+                      before="loading the images")
+    if args.figures is not None:
+        check_output_folder(args.figures, "--figures", "the figures")
     if not 0 <= args.threshold <= 1:
         raise CLIError(f"--threshold {args.threshold}: give a similarity between 0 and 1")
     if args.root in BUILTIN_SOURCES and not Path(args.root).is_dir():
@@ -312,6 +361,9 @@ def cmd_show(args) -> int:
     from ..imageplots import plot_class_samples
     from ..plots import save_figure
 
+    grid = args.grid or Path(f"{args.data.stem}-samples.png")
+    check_output_file(grid, "--grid", suffixes=(".png",), example="samples.png",
+                      before="loading the data", inputs=(args.data,))
     ds = load_dataset(args.data)
     sizes = ds.sizes
     X, y = ds.split(args.split)
@@ -336,7 +388,6 @@ def cmd_show(args) -> int:
     if len(y) == 0:
         print(f"\nthe {args.split} split is empty; no grid written", file=sys.stderr)
         return 0
-    grid = args.grid or Path(f"{args.data.stem}-samples.png")
     save_figure(plot_class_samples(X, y, ds.class_names, per_class=args.per_class,
                                    seed=args.seed,
                                    title=f"{args.data.name}: {args.split}, "

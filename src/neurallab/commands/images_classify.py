@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .images import check_output_folder
 from .train import _parser
 
 PRESETS = ("mlp", "best", "baseline")
@@ -203,6 +204,9 @@ def cmd_evaluate(args) -> int:
 
     from .. import classify, classify_plots, plots
 
+    if not args.no_figures:  # before the model and the data are loaded and scored
+        check_output_folder(args.out_dir, "--out-dir", "confusion_matrix.png and "
+                            "misclassified.png")
     net = _load_classifier(args.model)
     data = classify.load_classification_data(args.data)
     X, y = data.split(args.split)
