@@ -162,18 +162,18 @@ def test_predict_json(model, tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["images", "train", "mnist-digits", "--out", "x.safetensors"],
      "no data set 'mnist-digits': give fashion-mnist or fashion-mnist-sample"),
-    (["images", "train", "fashion-mnist-sample", "--hidden", "64,x", "--out", "x.st"],
+    (["images", "train", "fashion-mnist-sample", "--hidden", "64,x", "--out", "x.safetensors"],
      "--hidden must be comma-separated layer widths like 256,128, got '64,x'"),
-    (["images", "train", "fashion-mnist-sample", "--dropout", "1.5", "--out", "x.st"],
+    (["images", "train", "fashion-mnist-sample", "--dropout", "1.5", "--out", "x.safetensors"],
      r"dropout must lie in [0, 1), got 1.5"),
     (["images", "train", "fashion-mnist-sample", "--out", "no/such/dir/m.safetensors"],
      "folder no/such/dir does not exist (checked before training)"),
     (["images", "train", "fashion-mnist-sample", "--out", "."],
      "that is a folder; give a file name like model.safetensors"),
-    (["images", "train", "fashion-mnist-sample", "--patience", "3", "--out", "x.st"],
+    (["images", "train", "fashion-mnist-sample", "--patience", "3", "--out", "x.safetensors"],
      "--patience 3 needs validation images: add --val-split 0.1, or train on a prepared "
      ".npz with a validation split"),
-    (["images", "train", "fashion-mnist-sample", "--epochs", "0", "--out", "x.st"],
+    (["images", "train", "fashion-mnist-sample", "--epochs", "0", "--out", "x.safetensors"],
      "epochs must be a positive integer, got 0"),
 ])
 def test_bad_train_arguments_give_one_clear_line(argv, message, capsys, tmp_path,
@@ -182,7 +182,27 @@ def test_bad_train_arguments_give_one_clear_line(argv, message, capsys, tmp_path
     assert main(argv) != 0
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
-    assert not (tmp_path / "x.st").exists()
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_train_never_writes_over_its_data(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = nl.datasets.fashion_mnist_sample()
+    prepare_dataset(s.X_train[:100], s.y_train[:100], list(s.class_names), valid=0.2,
+                    test=0).save("y5.npz")
+    before = (tmp_path / "y5.npz").read_bytes()
+    assert main(["images", "train", "y5.npz", *QUICK, "--out", "y5.npz"]) == 2
+    assert capsys.readouterr().err == \
+        "neurallab images train: error: --out y5.npz: the file name must end in .safetensors\n"
+    # a data set saved under a model's name is still never overwritten
+    (tmp_path / "d.safetensors").write_bytes(before)
+    assert main(["images", "train", "d.safetensors", *QUICK, "--out", "./d.safetensors"]) == 2
+    assert capsys.readouterr().err == (
+        "neurallab images train: error: --out d.safetensors is the input file d.safetensors; "
+        "writing it would destroy it: give another file name\n")
+    assert (tmp_path / "y5.npz").read_bytes() == before
+    assert (tmp_path / "d.safetensors").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.safetensors", "y5.npz"]
 
 
 def test_a_regressor_or_a_model_without_preprocessing_is_refused(tmp_path, capsys, model):

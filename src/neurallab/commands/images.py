@@ -214,10 +214,10 @@ def check_output_file(path: Path, option: str, *, suffixes: tuple[str, ...] = ()
                       inputs: tuple = ()) -> None:
     """Refuse a file to write before the work starts: a wrong ending, a folder, a folder
     that does not exist (or is a file, or is not writable), or one of the ``inputs``."""
-    if suffixes and not str(path).lower().endswith(tuple(x.lower() for x in suffixes)):
-        raise CLIError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}")
     if path.is_dir():
         raise CLIError(f"{option} {path}: that is a folder; give a file name like {example}")
+    if suffixes and not str(path).lower().endswith(tuple(x.lower() for x in suffixes)):
+        raise CLIError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.exists():
         raise CLIError(f"{option} {path}: folder {folder} does not exist (checked before "

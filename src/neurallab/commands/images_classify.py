@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .images import check_output_folder
+from .images import check_output_file, check_output_folder
 from .train import _parser
 
 PRESETS = ("mlp", "best", "baseline")
@@ -43,7 +43,8 @@ def register(sub) -> None:
         "  neurallab images train data.npz --hidden 512,256 --dropout 0.2 --schedule cosine "
         "--val-split 0.1 --patience 5 --out m.safetensors\n")
     p.add_argument("data", help=DATA_HELP)
-    p.add_argument("--out", type=Path, required=True, help="model file to write (.safetensors)")
+    p.add_argument("--out", type=Path, required=True, help="model file to write, ending in "
+                   ".safetensors (never the DATA file)")
     p.add_argument("--preset", choices=PRESETS, default="mlp", help="the recipe to start "
                    "from (default: mlp)")
     p.add_argument("--hidden", help="hidden layer widths, e.g. 256,128; 0 for none")
@@ -140,11 +141,8 @@ def cmd_train(args) -> int:
     from .. import classify
 
     recipe = recipe_from_args(args)
-    folder = args.out.parent if str(args.out.parent) else Path(".")
-    if args.out.is_dir() or not folder.is_dir():
-        raise InputError(f"--out {args.out}: " + ("that is a folder; give a file name like "
-                         "model.safetensors" if args.out.is_dir() else
-                         f"folder {folder} does not exist") + " (checked before training)")
+    check_output_file(args.out, "--out", suffixes=(".safetensors",),
+                      example="model.safetensors", before="training", inputs=(args.data,))
     data = classify.load_classification_data(args.data)
     validation = None
     if args.val_split is None and data.X_valid is not None and len(data.X_valid):
