@@ -313,6 +313,51 @@ def test_unreadable_format_version(saved):
         nl.load(saved)
 
 
+@pytest.mark.parametrize("version", ["0", "-5"])
+def test_format_versions_below_one_are_refused(saved, version):
+    rewrite_metadata(saved, format_version=version)
+    with pytest.raises(ModelFileError, match=rf"unreadable format_version {version} \(versions "
+                                             r"start at 1\)"):
+        nl.load(saved)
+
+
+def test_an_unknown_loss_in_the_configuration_is_refused_at_load(saved, trained):
+    config = trained.config()
+    config["loss"] = "bogus"
+    rewrite_metadata(saved, config=config, redigest=True)
+    with pytest.raises(ModelFileError, match=r"the model configuration is invalid \(unknown "
+                                             r"loss 'bogus'"):
+        nl.load(saved)
+
+
+def test_non_finite_weights_are_neither_saved_nor_loaded(trained, saved, tmp_path):
+    before = saved.read_bytes()
+    broken = trained.copy()
+    broken.params[3] = np.nan
+    with pytest.raises(nl.InputError, match=r"parameters hold NaN or infinite values .* it "
+                                            r"was not saved"):
+        broken.save(saved)
+    assert saved.read_bytes() == before
+    # a file written by other means (checksum and all) is refused when read
+    tensors = st_load_file(saved)
+    name = next(iter(tensors))
+    tensors[name] = np.full_like(tensors[name], np.inf)
+    header, _ = read_header(saved)
+    meta = header["__metadata__"]
+    meta["sha256"] = nlio._digest(meta["config"], tensors)
+    st_save_file(tensors, tmp_path / "inf.safetensors", metadata=meta)
+    with pytest.raises(ModelFileError, match=r"holds NaN or infinite weights"):
+        nl.load(tmp_path / "inf.safetensors")
+
+
+@pytest.mark.parametrize("path", [None, 3, ""])
+def test_a_path_that_is_not_a_path(trained, path):
+    for call in (lambda: nl.load(path), lambda: trained.save(path)):
+        with pytest.raises(nl.InputTypeError, match=r"path must be a file path \(a str or "
+                                                    r"pathlib\.Path\), got"):
+            call()
+
+
 def test_consistent_but_invalid_configuration(saved, trained):
     """A file whose checksum matches but whose configuration cannot be built."""
     config = trained.config()

@@ -308,10 +308,53 @@ def test_bad_layer_sizes(sizes, message):
     ([2, "3", 1], "layer_sizes[1] must be an integer, got '3'"),
     ("2-3-1", "layer_sizes must be a list of positive integers like [2, 3, 1], got '2-3-1'"),
     (5, "layer_sizes must be a list of positive integers like [2, 3, 1], got 5"),
+    ({2: 1, 3: 1}, "layer_sizes must be a list of positive integers like [2, 3, 1], got {2: 1"),
+    ({2, 3}, "layer_sizes must be a list of positive integers like [2, 3, 1], got {2, 3}"),
 ])
 def test_layer_sizes_of_the_wrong_type(sizes, message):
     with pytest.raises(InputTypeError, match=re.escape(message)):
         nl.Network(sizes)
+
+
+def test_dropout_as_a_zero_dimensional_array_is_its_number():
+    net = nl.Network([2, 3, 3, 1], dropout=np.array(0.2))
+    assert net.dropout == [0.2, 0.2]
+
+
+@pytest.mark.parametrize("call", ["cost", "loss_and_grad", "fit", "check_gradients"])
+def test_normalize_must_be_a_bool(net, sleep, call):
+    """normalize="no" is a truthy string: taken silently it would mean yes."""
+    X, y = sleep
+    with pytest.raises(InputTypeError, match=re.escape(
+            "normalize must be True or False, got 'no'")):
+        if call == "check_gradients":
+            nl.check_gradients(net, X, y, normalize="no")
+        else:
+            getattr(net, call)(X, y, normalize="no", **({"verbose": 0} if call == "fit" else {}))
+
+
+def test_arguments_of_the_wrong_kind_get_a_neurallab_error(net, sleep):
+    X, y = sleep
+    with pytest.raises(InputTypeError, match=r"net must be a neurallab Network, got str"):
+        nl.check_gradients("net", X, y)
+    with pytest.raises(InputTypeError, match=r"cache must be the Cache from forward\(X, "
+                                             r"return_cache=True\), got str"):
+        net.backward("cache", y)
+    with pytest.raises(InputError, match=r"rng must be a non-negative integer or None, got -1"):
+        net.forward(X, training=True, rng=-1)
+    with pytest.raises(InputTypeError, match=r"scale must be a number or a 1-D list of "
+                                             r"numbers, got True"):
+        nl.preprocessing.MaxAbsScaler(True)
+
+
+def test_an_integer_rng_seeds_the_dropout_masks():
+    net = nl.Network([2, 8, 1], dropout=0.5, seed=0)
+    X = np.ones((4, 2))
+    a = net.forward(X, training=True, rng=7)
+    b = net.forward(X, training=True, rng=np.random.default_rng(7))
+    np.testing.assert_array_equal(a, b)
+    assert net.loss_and_grad(X, np.ones((4, 1)), rng=7)[0] == \
+        net.loss_and_grad(X, np.ones((4, 1)), rng=np.random.default_rng(7))[0]
 
 
 def test_numpy_integer_layer_sizes_are_fine():

@@ -158,3 +158,28 @@ def check_seed(seed, name: str = "seed") -> int | None:
     if seed < 0:
         raise InputError(f"{name} must be a non-negative integer or None, got {seed}")
     return int(seed)
+
+
+def check_flag(value, name: str) -> bool:
+    """A True/False argument as a ``bool``: a string such as ``"no"`` is refused, not
+    taken as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_rng(rng, name: str = "rng") -> np.random.Generator | None:
+    """``None``, a ``numpy.random.Generator``, or a non-negative integer seed for one."""
+    if rng is None or isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(check_seed(rng, name))
+
+
+def check_path(path, name: str = "path"):
+    """A file path (``str`` or ``os.PathLike``), or a clear error for anything else."""
+    import os
+
+    if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path):
+        raise InputTypeError(f"{name} must be a file path (a str or pathlib.Path), got "
+                             f"{path!r}")
+    return path

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_l2
+from ._validation import check_flag, check_l2
 from .errors import InputError, InputTypeError
 
 __all__ = ["GradientReport", "numerical_gradient", "check_gradients"]
@@ -170,7 +170,12 @@ def check_gradients(net, X, y, loss: str = "sse", l2: float = 0.0, eps: float = 
     ``1e-7 · J / eps``, would swamp any comparison and fail a correct gradient.
     ``net`` itself is never changed.
     """
-    if getattr(net, "dtype", None) == np.float32:
+    from .network import Network
+
+    if not isinstance(net, Network):
+        raise InputTypeError(f"net must be a neurallab Network, got {type(net).__name__}")
+    normalize = check_flag(normalize, "normalize")
+    if net.dtype == np.float32:
         net = _float64_copy(net)
 
     def rng():

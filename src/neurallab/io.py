@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelFileError
+from ._validation import check_path
+from .errors import InputError, ModelFileError
 
 __all__ = ["save", "load", "FORMAT_VERSION", "tensor_names", "atomic_writer",
            "atomic_write_bytes"]
@@ -111,9 +112,17 @@ def atomic_write_bytes(path, data: bytes, example_name: str = "") -> None:
 
 
 def save(net, path) -> None:
-    """Write ``net`` to ``path`` (``.safetensors``) atomically."""
+    """Write ``net`` to ``path`` (``.safetensors``) atomically.
+
+    A network whose parameters hold NaN or inf is refused: such a file could never
+    predict anything, and :func:`load` refuses it.
+    """
     from safetensors.numpy import save as st_save
 
+    check_path(path)
+    if not np.isfinite(net.params).all():
+        raise InputError("the network's parameters hold NaN or infinite values (did its "
+                         "training diverge?); it was not saved; re-initialise or re-train it")
     config_json = json.dumps(net.config(), sort_keys=True)
     tensors = _tensors(net)
     metadata = {
@@ -157,7 +166,7 @@ def load(path):
 
     from .network import Network
 
-    path = Path(path)
+    path = Path(check_path(path))
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder, not a model file; give the path of a "
                              ".safetensors file")
@@ -185,6 +194,9 @@ def load(path):
     except ValueError as exc:
         raise ModelFileError(f"{path}: unreadable format_version "
                              f"{meta.get('format_version')!r}") from exc
+    if version < 1:
+        raise ModelFileError(f"{path}: unreadable format_version {version} (versions start "
+                             "at 1); the file was not written by Network.save")
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path} was written by a newer neurallab (format version {version}; this "
@@ -199,6 +211,8 @@ def load(path):
     try:
         config = json.loads(config_json)
         net = Network.from_config(config)
+        if net.loss is not None:
+            net._resolve_loss(net.loss)   # a loss this version does not know
     except Exception as exc:
         raise ModelFileError(f"{path}: the model configuration is invalid ({exc})") from exc
     for l, (W, b) in enumerate(zip(net.W, net.b, strict=True)):
@@ -210,4 +224,7 @@ def load(path):
             if bname not in tensors or tensors[bname].shape != b.shape:
                 raise ModelFileError(f"{path}: tensor {bname} is missing or has the wrong shape")
             b[...] = tensors[bname]
+    if not np.isfinite(net.params).all():
+        raise ModelFileError(f"{path} holds NaN or infinite weights (the training that made "
+                             "it diverged); re-train the model")
     return net

@@ -36,8 +36,10 @@ import numpy as np
 from ._validation import (
     as_float_array,
     as_targets,
+    check_flag,
     check_l2,
     check_n_features,
+    check_rng,
     check_same_rows,
     check_seed,
 )
@@ -303,8 +305,9 @@ class Network:
             Also return the :class:`Cache` that :meth:`backward` needs.
         training : bool
             Apply dropout (masks from ``rng``); off by default and at prediction time.
-        rng : numpy.random.Generator, optional
-            Source of the dropout masks (a fresh unseeded one if omitted in training).
+        rng : numpy.random.Generator or int, optional
+            Source of the dropout masks, or a seed for one (a fresh unseeded one if
+            omitted in training).
 
         Returns
         -------
@@ -312,6 +315,7 @@ class Network:
         cache : Cache, only if ``return_cache``
         """
         X = self._check_X(X)
+        rng = check_rng(rng)
         if training and rng is None and any(self.dropout):
             rng = np.random.default_rng()  # unseeded masks; pass rng to reproduce them
         cache = self._forward(X, rng if training else None)
@@ -380,10 +384,13 @@ class Network:
         loss, l2, normalize
             As in :meth:`loss_and_grad`.
         """
+        if not isinstance(cache, Cache):
+            raise InputTypeError(f"cache must be the Cache from forward(X, return_cache=True), "
+                                 f"got {type(cache).__name__}")
         loss_obj = self._resolve_loss(loss)
         Y = as_targets(y, "y", self.n_outputs, self.dtype, classification=loss_obj.classification)
         check_same_rows(cache.inputs[0], Y, "X", "y")
-        return self._backward(cache, Y, loss_obj, check_l2(l2), normalize)
+        return self._backward(cache, Y, loss_obj, check_l2(l2), check_flag(normalize, "normalize"))
 
     def _backward(self, cache: Cache, Y: np.ndarray, loss: Loss, l2: float,
                   normalize: bool, out: np.ndarray | None = None,
@@ -448,7 +455,7 @@ class Network:
              normalize: bool = False) -> float:
         """The cost ``J`` only (one forward pass), in the network's units."""
         X, Y, loss_obj = self._prepare(X, y, loss)
-        return self._cost(X, Y, loss_obj, check_l2(l2), normalize)
+        return self._cost(X, Y, loss_obj, check_l2(l2), check_flag(normalize, "normalize"))
 
     def _cost(self, X, Y, loss: Loss, l2: float, normalize: bool,
               rng: np.random.Generator | None = None, ws: _Workspace | None = None) -> float:
@@ -478,8 +485,9 @@ class Network:
             λ of the L2 penalty on weights (not biases).
         normalize : bool
             Divide the data term by the number of samples.
-        rng : numpy.random.Generator, optional
-            Apply dropout with masks drawn from ``rng`` (training mode).
+        rng : numpy.random.Generator or int, optional
+            Apply dropout with masks drawn from ``rng`` (or a generator seeded with it;
+            training mode).
 
         Returns
         -------
@@ -488,7 +496,8 @@ class Network:
             ``∂J/∂θ`` laid out like ``params``.
         """
         X, Y, loss_obj = self._prepare(X, y, loss)
-        J, grad, _ = self._loss_and_grad(X, Y, loss_obj, check_l2(l2), normalize, rng)
+        J, grad, _ = self._loss_and_grad(X, Y, loss_obj, check_l2(l2),
+                                         check_flag(normalize, "normalize"), check_rng(rng))
         return J, grad
 
     def _loss_and_grad(self, X, Y, loss: Loss, l2: float, normalize: bool,
@@ -713,7 +722,7 @@ def _column_sums(a: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def _check_layer_sizes(layer_sizes) -> list[int]:
-    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
+    if not isinstance(layer_sizes, (list, tuple, range, np.ndarray)):  # a dict or set: keys
         raise InputTypeError(
             f"layer_sizes must be a list of positive integers like [2, 3, 1], got {layer_sizes!r}"
         )
@@ -741,6 +750,8 @@ def _dtype_name(dtype) -> str | None:
 
 
 def _check_dropout(dropout, n_hidden: int) -> list[float]:
+    if isinstance(dropout, np.ndarray) and dropout.ndim == 0:
+        dropout = dropout[()]  # np.array(0.2): the number it holds
     values = [dropout] if np.isscalar(dropout) else list(dropout) \
         if hasattr(dropout, "__iter__") else [dropout]
     if any(isinstance(r, (str, bytes, bool, np.bool_))

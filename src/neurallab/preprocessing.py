@@ -166,7 +166,7 @@ class StandardScaler(Scaler):
 def _numbers(value, name: str) -> np.ndarray:
     """A fixed scale or offset as a 1-D float array, or a clear error."""
     arr = np.atleast_1d(np.asarray(value))
-    if arr.dtype.kind not in "biuf" or arr.ndim != 1:
+    if arr.dtype.kind not in "iuf" or arr.ndim != 1:  # not bool: True is no scale
         raise InputTypeError(f"{name} must be a number or a 1-D list of numbers, got "
                              f"{value!r}")
     return arr.astype(float)

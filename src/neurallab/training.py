@@ -40,6 +40,7 @@ from ._minibatch import (
 from ._validation import (
     as_float_array,
     as_targets,
+    check_flag,
     check_l2,
     check_n_features,
     check_same_rows,
@@ -452,6 +453,7 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
     loss_obj = net._resolve_loss(loss)
     if normalize is None:
         normalize = loss_obj.name != "sse"
+    normalize = check_flag(normalize, "normalize")
     l2 = check_l2(l2)
     if (isinstance(epochs, (bool, np.bool_)) or not isinstance(epochs, (int, np.integer))
             or epochs < 1):
