@@ -205,6 +205,26 @@ def test_train_never_writes_over_its_data(tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.safetensors", "y5.npz"]
 
 
+def test_train_on_a_folder_or_a_truncated_file_says_what_to_do(tmp_path, capsys,
+                                                              monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "letters" / "a").mkdir(parents=True)
+    assert main(["images", "train", "letters", *QUICK, "--out", "m.safetensors"]) == 1
+    assert capsys.readouterr().err == (
+        "neurallab images train: error: letters is a folder, not a prepared data set (.npz); "
+        "a folder with one sub-folder of images per class must be built into one first: "
+        "neurallab images build letters --out letters.npz\n")
+    s = nl.datasets.fashion_mnist_sample()
+    prepare_dataset(s.X_train[:100], s.y_train[:100], list(s.class_names)).save("d.npz")
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "d.npz").read_bytes()[:1000])
+    assert main(["images", "train", "cut.npz", *QUICK, "--out", "m.safetensors"]) == 1
+    assert capsys.readouterr().err == (
+        "neurallab images train: error: cut.npz is truncated or corrupt, or not a .npz made by "
+        "'neurallab images build' (File is not a zip file); rebuild it with 'neurallab "
+        "images build <folder> --out cut.npz'\n")
+    assert not (tmp_path / "m.safetensors").exists()
+
+
 def test_a_regressor_or_a_model_without_preprocessing_is_refused(tmp_path, capsys, model):
     reg = nl.Network([784, 1], output_activation="identity")
     reg.save(tmp_path / "reg.safetensors")

@@ -352,8 +352,26 @@ def test_load_refuses_bad_files(prepared, tmp_path):
     with pytest.raises(DatasetFileError, match="is not a prepared data set"):
         load_dataset(tmp_path / "text.npz")
     (tmp_path / "cut.npz").write_bytes(good.read_bytes()[:5000])
-    with pytest.raises(DatasetFileError, match="is not a prepared data set"):
+    with pytest.raises(DatasetFileError, match=re.escape(
+            f"{tmp_path / 'cut.npz'} is truncated or corrupt, or not a .npz made by 'neurallab "
+            "images build' (File is not a zip file); rebuild it with 'neurallab images build "
+            f"<folder> --out {tmp_path / 'cut.npz'}'")):
         load_dataset(tmp_path / "cut.npz")
+    # damaged inside a compressed member: a CRC or a zlib error, said the same way
+    raw = bytearray(good.read_bytes())
+    for pos in (len(raw) // 3, len(raw) // 2):
+        bad = bytearray(raw)
+        bad[pos] ^= 0xFF
+        bad[pos + 1] ^= 0x55
+        (tmp_path / "flip.npz").write_bytes(bytes(bad))
+        with pytest.raises(DatasetFileError, match="is truncated or corrupt"):
+            load_dataset(tmp_path / "flip.npz")
+    (tmp_path / "letters").mkdir()
+    with pytest.raises(DatasetFileError, match=re.escape(
+            "letters is a folder, not a prepared data set (.npz); a folder with one sub-folder "
+            "of images per class must be built into one first: neurallab images build "
+            f"{tmp_path / 'letters'} --out letters.npz")):
+        load_dataset(tmp_path / "letters")
     with pytest.raises(DatasetFileError, match="pickled Python objects"):
         load_dataset(_write_npz(tmp_path / "p.npz", meta=arrays["meta"],
                                 X_train=np.array([{"a": 1}], dtype=object)))

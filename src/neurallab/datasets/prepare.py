@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -924,13 +925,18 @@ def load_dataset(path) -> PreparedDataset:
     Raises
     ------
     DatasetFileError
-        Not a ``.npz``, not made by neurallab, a newer format version, missing or
-        inconsistent arrays (shapes, dtypes, label range), or pickled objects
-        (never loaded).
+        A folder, not a ``.npz``, truncated or corrupt, not made by neurallab, a newer
+        format version, missing or inconsistent arrays (shapes, dtypes, label range),
+        or pickled objects (never loaded).
     FileNotFoundError
         No such file.
     """
     path = Path(os.fspath(path))
+    if path.is_dir():
+        name = path.resolve().name or "data"
+        raise DatasetFileError(f"{path} is a folder, not a prepared data set (.npz); a folder "
+                               "with one sub-folder of images per class must be built into "
+                               f"one first: neurallab images build {path} --out {name}.npz")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     with open(path, "rb") as f:
@@ -940,8 +946,10 @@ def load_dataset(path) -> PreparedDataset:
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise DatasetFileError(f"{path} is not a prepared data set (.npz): {exc}") from None
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        raise DatasetFileError(f"{path} is truncated or corrupt, or not a .npz made by "
+                               f"'neurallab images build' ({exc}); rebuild it with "
+                               f"'neurallab images build <folder> --out {path}'") from None
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise DatasetFileError(f"{path} holds pickled Python objects; it is refused "
