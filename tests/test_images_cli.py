@@ -177,6 +177,37 @@ def test_build_a_tiny_folder_whose_fractions_round_to_no_image(capsys, tmp_path)
     assert not (tmp_path / "v.npz").exists()
 
 
+def test_build_names_empty_or_small_classes_in_command_line_words(capsys, tmp_path):
+    s = nl.datasets.fashion_mnist_sample()
+    root = tmp_path / "root"
+    for name, n in (("a", 3), ("b", 0), ("c", 2)):
+        (root / name).mkdir(parents=True)
+        for k in range(n):
+            Image.fromarray(s.X_train[k]).save(root / name / f"{k}.png")
+    (root / "d").mkdir()
+    (root / "d" / "x.png").write_text("not a png")
+    out = tmp_path / "x.npz"
+    code, stdout, err = run(capsys, "images", "build", root, "--out", out)
+    assert code == 2 and "skipped d/x.png: not an image" in stdout
+    assert err == ("neurallab images build: error: class folder 'b' is empty: put its images "
+                   "in it, or remove it; class folder 'd' has no usable image (its 1 file was "
+                   "skipped, why is listed above): fix it, or remove the folder\n")
+    (root / "b").rmdir()
+    shutil.rmtree(root / "d")
+    code, _, err = run(capsys, "images", "build", root, "--out", out, "--min-per-class", "3")
+    assert code == 2 and err == (
+        "neurallab images build: error: class 'c' has 2 images, fewer than --min-per-class 3: "
+        "add images, remove the folder, or lower --min-per-class\n")
+    assert "min_per_class" not in err
+    # --exact-size: the reason a file was skipped names the option
+    code, stdout, err = run(capsys, "images", "build", root, "--out", out, "--exact-size",
+                            "--size", "20")
+    assert code == 2
+    assert "expected 20×20 (--exact-size); resize it or drop --exact-size" in stdout
+    assert "exact_size" not in stdout + err
+    assert not out.exists()
+
+
 def test_build_missing_folder(capsys, tmp_path):
     code, _, err = run(capsys, "images", "build", tmp_path / "nope", "--out", tmp_path / "x.npz")
     assert code == 1 and "is not a folder" in err and "Traceback" not in err
@@ -244,8 +275,10 @@ def test_show_prints_summary_and_writes_grid(capsys, folder, tmp_path, monkeypat
     ("show", "--per-class", "0", "a whole number from 1 to 100"),
     ("show", "--per-class", "-2", "a whole number from 1 to 100"),
     ("show", "--per-class", "101", "a whole number from 1 to 100"),
-    ("show", "--seed", "-1", "a whole number, 0 or more"),
-    ("build", "--seed", "-1", "a whole number, 0 or more"),
+    ("show", "--seed", "-1", "a non-negative integer"),
+    ("build", "--seed", "-1", "a non-negative integer"),
+    ("build", "--min-per-class", "0", "a positive integer"),
+    ("build", "--workers", "0", "a positive integer"),
 ])
 def test_numbers_out_of_range_are_refused_naming_the_option(capsys, tmp_path, command,
                                                             option, value, want):

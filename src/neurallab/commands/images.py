@@ -37,6 +37,7 @@ import numpy as np
 
 from ..cli import CLIError
 from ..errors import InputError
+from ._options import non_negative_int, positive_int
 
 #: modules that add sub-commands to ``neurallab images`` via ``register(images_sub)``
 EXTENSIONS = ("neurallab.commands.images_classify",)
@@ -100,8 +101,9 @@ def register(sub) -> None:
                    help="test size: fraction or count, as --valid (default: 0.1)")
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the split, 0 or more (default: 0)")
-    p.add_argument("--min-per-class", type=int, default=1,
-                   help="error if a class has fewer images (default: 1)")
+    p.add_argument("--min-per-class", type=positive_int, default=1,
+                   help="error if a class has fewer images, 1 or more; an empty class "
+                   "folder is always an error (default: 1)")
     p.add_argument("--dedupe", action="store_true",
                    help="drop repeated images within each split and validation/test images "
                    "that also occur (exactly or nearly) in an earlier split")
@@ -110,7 +112,8 @@ def register(sub) -> None:
                    help="similarity from which two images are near duplicates (default: 0.99)")
     p.add_argument("--figures", type=Path, help="folder for samples.png, balance.png and, "
                    "for each pair of splits that shares images, duplicates-A-B.png")
-    p.add_argument("--workers", type=int, help="decoding processes (default: all CPUs)")
+    p.add_argument("--workers", type=positive_int,
+                   help="decoding processes, 1 or more (default: all CPUs)")
     p.set_defaults(func=cmd_build)
 
     p = add_images_command(
@@ -154,14 +157,16 @@ def _whole_number(text: str, low: int, high: int | None = None) -> int:
     return value
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0 (seeds)."""
-    return _whole_number(text, 0)
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    return _whole_number(text, 1)
+def fraction(text: str) -> float:
+    """argparse type: a number in [0, 1) (rates, fractions)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 up to (not including) 1, "
+                                         f"got {text!r}")
+    return value
 
 
 def _per_class(text: str) -> int:
@@ -260,6 +265,50 @@ def _image_size(text: str) -> tuple[int, int]:
     return nums[0], nums[1]
 
 
+#: the library's parameter names in messages that reach the command line, and the
+#: command line's words for them (one place for the mapping)
+_CLI_WORDS = (
+    ("(exact_size=True); resize it or allow resizing", "(--exact-size); resize it or drop "
+     "--exact-size"),
+    ("; pass a larger max_pixels if you trust it", ""),
+    ("max_pixels=", "the limit of "),
+)
+
+
+def cli_words(message: str) -> str:
+    """A library message with its parameter names replaced by the command line's words."""
+    for lib, cli in _CLI_WORDS:
+        message = message.replace(lib, cli)
+    return message
+
+
+def _check_class_sizes(report, min_per_class: int) -> None:
+    """Refuse empty class folders and classes under ``--min-per-class``, one line."""
+    from pathlib import PurePath
+
+    skipped: dict[str, int] = {}
+    for s in report.skipped:
+        parts = PurePath(s.path).parts
+        if len(parts) > 1:
+            skipped[parts[0]] = skipped.get(parts[0], 0) + 1
+    problems = []
+    for name, n in report.class_counts.items():
+        if n == 0 and not skipped.get(name):
+            problems.append(f"class folder {name!r} is empty: put its images in it, or "
+                            "remove it")
+        elif n == 0:
+            k = skipped[name]
+            problems.append(f"class folder {name!r} has no usable image (its {k} "
+                            f"file{'s were' if k > 1 else ' was'} skipped, why is listed "
+                            f"above): fix {'them' if k > 1 else 'it'}, or remove the folder")
+        elif n < min_per_class:
+            problems.append(f"class {name!r} has {n} image{'s' if n > 1 else ''}, fewer "
+                            f"than --min-per-class {min_per_class}: add images, remove the "
+                            "folder, or lower --min-per-class")
+    if problems:
+        raise CLIError("; ".join(problems))
+
+
 def _load_builtin(args):
     from ..datasets import fashion_mnist_sample, load_fashion_mnist, preprocessing_config
     from ..datasets.prepare import PreparedDataset, stratified_split
@@ -296,13 +345,16 @@ def cmd_build(args) -> int:
         h, w = _image_size(args.size)
         color = "rgb" if args.rgb else "grayscale"
         prep = preprocessing_config((h, w), color, args.normalization, args.invert)
-        folder = load_image_folder(args.root, (h, w), color, args.min_per_class,
-                                   args.exact_size, invert=args.invert, workers=args.workers)
+        # classes too small are refused here, after the skipped files are listed, in
+        # the words of the command line (--min-per-class, an empty class folder)
+        folder = load_image_folder(args.root, (h, w), color, 0, args.exact_size,
+                                   invert=args.invert, workers=args.workers)
         rep = folder.report
         print(f"loaded {len(folder.labels)} images in {len(folder.class_names)} classes from "
               f"{rep.root} ({len(rep.skipped)} skipped, {rep.resized} resized to {h}x{w})")
         for s in rep.skipped:
-            print(f"  skipped {s.path}: {s.reason}")
+            print(f"  skipped {s.path}: {cli_words(s.reason)}")
+        _check_class_sizes(rep, args.min_per_class)
         n_valid, n_test = _split_counts(args, len(folder.labels))
         try:
             ds = prepare_dataset(folder.images, folder.labels, folder.class_names,

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .images import check_output_file, check_output_folder
+from ._options import non_negative_float, non_negative_int, positive_float, positive_int
+from .images import check_output_file, check_output_folder, fraction
 from .train import _parser
 
 PRESETS = ("mlp", "best", "baseline")
@@ -48,27 +49,31 @@ def register(sub) -> None:
     p.add_argument("--preset", choices=PRESETS, default="mlp", help="the recipe to start "
                    "from (default: mlp)")
     p.add_argument("--hidden", help="hidden layer widths, e.g. 256,128; 0 for none")
-    p.add_argument("--epochs", type=int, help="passes over the training images (each "
+    p.add_argument("--epochs", type=positive_int, help="passes over the training images (each "
                    "option's default comes from --preset). Given, it is the number of "
                    "epochs (fewer only if --patience stops early); without it, --preset "
                    "baseline runs at least 1,000 mini-batch updates, e.g. 42 epochs on "
                    "fashion-mnist-sample")
-    p.add_argument("--batch-size", type=int, help="images per update")
+    p.add_argument("--batch-size", type=positive_int, help="images per update, 1 or more")
     p.add_argument("--optimizer", choices=("adam", "sgd", "momentum", "nesterov"),
                    help="momentum and nesterov are SGD with --momentum")
-    p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--momentum", type=float, help="for sgd momentum/nesterov (default 0.9)")
-    p.add_argument("--dropout", type=float, help="inverted-dropout rate on hidden layers")
-    p.add_argument("--l2", type=float, help="L2 penalty λ on the weights")
+    p.add_argument("--lr", type=positive_float, help="learning rate, > 0")
+    p.add_argument("--momentum", type=fraction, help="momentum in [0, 1), only with "
+                   "--optimizer momentum or nesterov (default 0.9)")
+    p.add_argument("--dropout", type=fraction, help="inverted-dropout rate on hidden layers, "
+                   "in [0, 1)")
+    p.add_argument("--l2", type=non_negative_float, help="L2 penalty λ on the weights, >= 0")
     p.add_argument("--schedule", choices=("constant", "cosine", "step"),
                    help="learning-rate schedule over the epochs")
-    p.add_argument("--step-size", type=int, help="epochs per halving with --schedule step")
-    p.add_argument("--val-split", type=float, help="fraction of the training images held "
-                   "out for validation (a prepared data set's own validation split is used "
-                   "when this is not given)")
-    p.add_argument("--patience", type=int, help="early stopping: epochs without a better "
-                   "validation loss before stopping")
-    p.add_argument("--seed", type=int, help="seeds weights, split, shuffling and dropout")
+    p.add_argument("--step-size", type=positive_int, help="epochs per halving, only with "
+                   "--schedule step (default 10)")
+    p.add_argument("--val-split", type=fraction, help="fraction in [0, 1) of the training "
+                   "images held out for validation (a prepared data set's own validation "
+                   "split is used when this is not given)")
+    p.add_argument("--patience", type=positive_int, help="early stopping: epochs without a "
+                   "better validation loss before stopping, 1 or more")
+    p.add_argument("--seed", type=non_negative_int, help="seeds weights, split, shuffling and "
+                   "dropout, 0 or more")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_train)
 
