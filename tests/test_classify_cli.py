@@ -248,6 +248,32 @@ def test_train_numbers_are_checked_naming_the_option(option, value, want, capsys
     assert not out.exists()
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--momentum", "0.5"], "--momentum 0.5 is used only by --optimizer momentum or nesterov "
+                            "(this run uses adam); add --optimizer momentum, or drop --momentum"),
+    (["--momentum", "0.5", "--optimizer", "sgd"], "(this run uses sgd)"),
+    (["--step-size", "3"], "--step-size 3 is used only with --schedule step (this run's "
+                           "schedule is constant); add --schedule step, or drop --step-size"),
+    (["--step-size", "3", "--preset", "best"], "(this run's schedule is cosine)"),
+])
+def test_train_refuses_options_it_would_ignore(extra, message, capsys, tmp_path):
+    out = tmp_path / "x.safetensors"
+    assert main(["images", "train", "fashion-mnist-sample", *QUICK, *extra, "--out",
+                 str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("neurallab images train: error: --") and message in err
+    assert err.count("\n") == 1 and not out.exists()
+
+
+def test_train_momentum_and_step_size_where_they_are_used(capsys, tmp_path):
+    out = tmp_path / "x.safetensors"
+    assert main(["images", "train", "fashion-mnist-sample", *QUICK, "--optimizer", "nesterov",
+                 "--momentum", "0.5", "--schedule", "step", "--step-size", "1", "--out",
+                 str(out)]) == 0
+    training = nl.load(out).meta["training"]
+    assert training["momentum"] == 0.5 and training["step_size"] == 1
+
+
 def test_a_regressor_or_a_model_without_preprocessing_is_refused(tmp_path, capsys, model):
     reg = nl.Network([784, 1], output_activation="identity")
     reg.save(tmp_path / "reg.safetensors")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli import CLIError
 from ..errors import InputError
 from ._options import non_negative_float, non_negative_int, positive_float, positive_int
 from .images import check_output_file, check_output_folder, fraction
@@ -146,6 +147,15 @@ def cmd_train(args) -> int:
     from .. import classify
 
     recipe = recipe_from_args(args)
+    # options the recipe would silently ignore
+    if args.momentum is not None and recipe.optimizer not in ("momentum", "nesterov"):
+        raise CLIError(f"--momentum {args.momentum} is used only by --optimizer momentum or "
+                       f"nesterov (this run uses {recipe.optimizer}); add --optimizer "
+                       "momentum, or drop --momentum")
+    if args.step_size is not None and recipe.schedule != "step":
+        raise CLIError(f"--step-size {args.step_size} is used only with --schedule step (this "
+                       f"run's schedule is {recipe.schedule}); add --schedule step, or drop "
+                       "--step-size")
     check_output_file(args.out, "--out", suffixes=(".safetensors",),
                       example="model.safetensors", before="training", inputs=(args.data,))
     data = classify.load_classification_data(args.data)
