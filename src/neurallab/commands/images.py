@@ -96,7 +96,8 @@ def register(sub) -> None:
     p.add_argument("--valid", type=_size_arg, default=0.1,
                    help="validation size: a fraction of the images or a count; 0 for no "
                    "validation split. A fraction is rounded to whole images; one that rounds "
-                   "to 0 (0.1 of 4 images) leaves the split empty, with a note (default: 0.1)")
+                   "to 0 (0.1 of 4 images) leaves the split empty, with a note. With --test "
+                   "it must leave at least one training image (default: 0.1)")
     p.add_argument("--test", type=_size_arg, default=0.1,
                    help="test size: fraction or count, as --valid (default: 0.1)")
     p.add_argument("--seed", type=non_negative_int, default=0,
