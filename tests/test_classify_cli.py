@@ -165,9 +165,9 @@ def test_predict_json(model, tmp_path, capsys):
     (["images", "train", "fashion-mnist-sample", "--hidden", "64,x", "--out", "x.safetensors"],
      "--hidden must be comma-separated layer widths like 256,128, got '64,x'"),
     (["images", "train", "fashion-mnist-sample", "--out", "no/such/dir/m.safetensors"],
-     "folder no/such/dir does not exist (checked before training)"),
+     "folder no/such/dir does not exist; create it first"),
     (["images", "train", "fashion-mnist-sample", "--out", "."],
-     "that is a folder; give a file name like model.safetensors"),
+     "is a folder; give a file name inside it, e.g. model.safetensors"),
     (["images", "train", "fashion-mnist-sample", "--patience", "3", "--out", "x.safetensors"],
      "--patience 3 needs validation images: add --val-split 0.1, or train on a prepared "
      ".npz with a validation split"),
@@ -188,14 +188,15 @@ def test_train_never_writes_over_its_data(tmp_path, capsys, monkeypatch):
                     test=0).save("y5.npz")
     before = (tmp_path / "y5.npz").read_bytes()
     assert main(["images", "train", "y5.npz", *QUICK, "--out", "y5.npz"]) == 2
-    assert capsys.readouterr().err == \
-        "neurallab images train: error: --out y5.npz: the file name must end in .safetensors\n"
+    assert capsys.readouterr().err == (
+        "neurallab images train: error: --out y5.npz: the file written is .safetensors; give a "
+        "name ending in .safetensors, e.g. y5.safetensors\n")
     # a data set saved under a model's name is still never overwritten
     (tmp_path / "d.safetensors").write_bytes(before)
     assert main(["images", "train", "d.safetensors", *QUICK, "--out", "./d.safetensors"]) == 2
     assert capsys.readouterr().err == (
-        "neurallab images train: error: --out d.safetensors is the input file d.safetensors; "
-        "writing it would destroy it: give another file name\n")
+        "neurallab images train: error: --out d.safetensors is also this command's input; "
+        "writing it would destroy that input, so give another file name\n")
     assert (tmp_path / "y5.npz").read_bytes() == before
     assert (tmp_path / "d.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.safetensors", "y5.npz"]

@@ -98,7 +98,7 @@ def test_build_rgb_size_and_builtin_sample(capsys, folder, tmp_path):
 
 
 @pytest.mark.parametrize("argv, msg", [
-    (["--out", "x.txt"], "the file name must end in .npz"),
+    (["--out", "x.txt"], "--out x.txt: the file written is .npz; give a name ending in .npz"),
     (["--out", "x.npz", "--size", "big"], "--size 'big': give N (square) or HxW"),
     (["--out", "x.npz", "--threshold", "2"], "give a similarity between 0 and 1"),
     (["--out", "x.npz", "--valid", "0.7", "--test", "0.7"],
@@ -231,8 +231,7 @@ def test_build_checks_its_outputs_before_loading(capsys, tmp_path, monkeypatch):
         (["--out", "y.npz", "--figures", "notes.txt/figs"],
          "--figures notes.txt/figs: notes.txt is a file, not a folder"),
         (["--out", "no/such/dir/y.npz"],
-         "--out no/such/dir/y.npz: folder no/such/dir does not exist (checked before loading "
-         "the images)"),
+         "--out no/such/dir/y.npz: folder no/such/dir does not exist; create it first"),
         (["--out", "notes.txt/y.npz"], "--out notes.txt/y.npz: notes.txt is a file, not a folder"),
     ]:
         code, out, err = run(capsys, "images", "build", "fashion-mnist-sample", *argv)
@@ -247,9 +246,10 @@ def test_show_checks_its_grid_before_loading(capsys, tmp_path, monkeypatch):
     ds = nl.datasets.prepare_dataset(*_tiny_arrays(), ["a", "b"], valid=0, test=0)
     ds.save("d.npz")
     before = (tmp_path / "d.npz").read_bytes()
-    for grid, msg in [("d.npz", "--grid d.npz: the file name must end in .png"),
-                      ("no/dir/g.png", "--grid no/dir/g.png: folder no/dir does not exist "
-                                       "(checked before loading the data)")]:
+    for grid, msg in [("d.npz", "--grid d.npz: the file written is .png; give a name ending "
+                                "in .png, e.g. d.png"),
+                      ("no/dir/g.png", "--grid no/dir/g.png: folder no/dir does not exist; "
+                                       "create it first")]:
         code, out, err = run(capsys, "images", "show", "d.npz", "--grid", grid)
         assert code == 2 and err == f"neurallab images show: error: {msg}\n"
         assert out == ""

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 __all__ = ["positive_int", "non_negative_int", "positive_float", "non_negative_float",
-           "check_output"]
+           "check_output", "check_output_folder"]
 
 
 def _number(text: str, kind, what: str, ok) -> int | float:
@@ -56,9 +56,9 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_output(path: Path, option: str, suffixes: tuple[str, ...],
-                 inputs: tuple[Path | None, ...] = ()) -> None:
-    """Refuse an output path before the work that would write it starts.
+def check_output(path: Path, option: str, suffixes: tuple[str, ...] = (),
+                 inputs: tuple[Path | None, ...] = (), example: str | None = None) -> None:
+    """Refuse a file to write before the work that would write it starts.
 
     Parameters
     ----------
@@ -67,27 +67,54 @@ def check_output(path: Path, option: str, suffixes: tuple[str, ...],
     option : str
         The option that gave it (``--out``), for the message.
     suffixes : tuple of str
-        The accepted endings (``(".safetensors",)``); empty: any.
+        The accepted endings (``(".safetensors",)``), in any case; empty: any.
     inputs : tuple of Path
         The command's input files: writing over one of them would destroy it.
+    example : str, optional
+        A file name to suggest inside a folder given by mistake (default: ``model``
+        with the first suffix).
 
     Raises
     ------
     CLIError
-        With what is wrong and what to give instead.
+        A folder, a wrong ending, a folder that does not exist, is a file or is not
+        writable, or one of the inputs — with what to give instead.
     """
     from ..cli import CLIError
 
-    folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        example = f", e.g. {path / ('model' + suffixes[0])}" if suffixes else ""
-        raise CLIError(f"{option} {path} is a folder; give a file name inside it{example}")
-    if not folder.is_dir():
-        raise CLIError(f"{option} {path}: folder {folder} does not exist; create it first")
-    if suffixes and path.suffix.lower() not in suffixes:
+        example = example or (f"model{suffixes[0]}" if suffixes else None)
+        hint = f", e.g. {path / example}" if example else ""
+        raise CLIError(f"{option} {path} is a folder; give a file name inside it{hint}")
+    if suffixes and not path.name.lower().endswith(tuple(x.lower() for x in suffixes)):
         raise CLIError(f"{option} {path}: the file written is {' or '.join(suffixes)}; give "
                        f"a name ending in {suffixes[0]}, e.g. {path.with_suffix(suffixes[0])}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.exists():
+        raise CLIError(f"{option} {path}: folder {folder} does not exist; create it first")
+    if not folder.is_dir():
+        raise CLIError(f"{option} {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {path}: folder {folder} is not writable")
     for source in inputs:
-        if source is not None and (_same_file(path, source) or path.resolve() == source.resolve()):
+        if source is not None and (_same_file(path, Path(source))
+                                   or path.resolve() == Path(source).resolve()):
             raise CLIError(f"{option} {path} is also this command's input; writing it would "
                            "destroy that input, so give another file name")
+
+
+def check_output_folder(path: Path, option: str, what: str) -> None:
+    """Refuse a folder to write ``what`` into before the work starts: it is a file, or it
+    cannot be created (a file on the way, a folder that is not writable)."""
+    from ..cli import CLIError
+
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"{option} {path}: that is a file, not a folder; give a folder for "
+                       f"{what} (it is created if missing)")
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise CLIError(f"{option} {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {path}: folder {ancestor} is not writable")

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import textwrap
 from pathlib import Path
@@ -37,7 +36,7 @@ import numpy as np
 
 from ..cli import CLIError
 from ..errors import InputError
-from ._options import non_negative_int, positive_int
+from ._options import check_output, check_output_folder, non_negative_int, positive_int
 
 #: modules that add sub-commands to ``neurallab images`` via ``register(images_sub)``
 EXTENSIONS = ("neurallab.commands.images_classify",)
@@ -208,51 +207,6 @@ def _split_counts(args, n: int, with_test: bool = True) -> tuple[int, int]:
     return n_valid, n_test
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and a.samefile(b)
-    except OSError:
-        return False
-
-
-def check_output_file(path: Path, option: str, *, suffixes: tuple[str, ...] = (),
-                      example: str = "out", before: str = "starting",
-                      inputs: tuple = ()) -> None:
-    """Refuse a file to write before the work starts: a wrong ending, a folder, a folder
-    that does not exist (or is a file, or is not writable), or one of the ``inputs``."""
-    if path.is_dir():
-        raise CLIError(f"{option} {path}: that is a folder; give a file name like {example}")
-    if suffixes and not str(path).lower().endswith(tuple(x.lower() for x in suffixes)):
-        raise CLIError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.exists():
-        raise CLIError(f"{option} {path}: folder {folder} does not exist (checked before "
-                       f"{before})")
-    if not folder.is_dir():
-        raise CLIError(f"{option} {path}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise CLIError(f"{option} {path}: folder {folder} is not writable")
-    for given in inputs:
-        if given is not None and _same_file(path, Path(given)):
-            raise CLIError(f"{option} {path} is the input file {given}; writing it would "
-                           "destroy it: give another file name")
-
-
-def check_output_folder(path: Path, option: str, what: str) -> None:
-    """Refuse a folder to write ``what`` into before the work starts: it is a file, or it
-    cannot be created (a file on the way, a folder that is not writable)."""
-    if path.exists() and not path.is_dir():
-        raise CLIError(f"{option} {path}: that is a file, not a folder; give a folder for "
-                       f"{what} (it is created if missing)")
-    ancestor = path
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if ancestor.exists() and not ancestor.is_dir():
-        raise CLIError(f"{option} {path}: {ancestor} is a file, not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise CLIError(f"{option} {path}: folder {ancestor} is not writable")
-
-
 def _image_size(text: str) -> tuple[int, int]:
     parts = text.lower().replace("×", "x").split("x")
     try:
@@ -334,8 +288,7 @@ def cmd_build(args) -> int:
     from ..datasets.prepare import prepare_dataset
 
     # every output is checked before the images are loaded and searched
-    check_output_file(args.out, "--out", suffixes=(".npz",), example="data.npz",
-                      before="loading the images")
+    check_output(args.out, "--out", (".npz",), example="data.npz")
     if args.figures is not None:
         check_output_folder(args.figures, "--figures", "the figures")
     if not 0 <= args.threshold <= 1:
@@ -415,8 +368,7 @@ def cmd_show(args) -> int:
     from ..plots import save_figure
 
     grid = args.grid or Path(f"{args.data.stem}-samples.png")
-    check_output_file(grid, "--grid", suffixes=(".png",), example="samples.png",
-                      before="loading the data", inputs=(args.data,))
+    check_output(grid, "--grid", (".png",), inputs=(args.data,), example="samples.png")
     ds = load_dataset(args.data)
     sizes = ds.sizes
     X, y = ds.split(args.split)

@@ -17,8 +17,15 @@ import numpy as np
 
 from ..cli import CLIError
 from ..errors import InputError
-from ._options import non_negative_float, non_negative_int, positive_float, positive_int
-from .images import check_output_file, check_output_folder, fraction
+from ._options import (
+    check_output,
+    check_output_folder,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from .images import fraction
 from .train import _parser
 
 PRESETS = ("mlp", "best", "baseline")
@@ -156,8 +163,7 @@ def cmd_train(args) -> int:
         raise CLIError(f"--step-size {args.step_size} is used only with --schedule step (this "
                        f"run's schedule is {recipe.schedule}); add --schedule step, or drop "
                        "--step-size")
-    check_output_file(args.out, "--out", suffixes=(".safetensors",),
-                      example="model.safetensors", before="training", inputs=(args.data,))
+    check_output(args.out, "--out", (".safetensors",), inputs=(args.data,))
     data = classify.load_classification_data(args.data)
     validation = None
     if args.val_split is None and data.X_valid is not None and len(data.X_valid):
