@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 
 import numpy as np
 import pytest
@@ -253,6 +254,19 @@ def test_preprocessing_that_does_not_fit_the_images_is_refused(X, preprocessing,
 
 
 # ---------------------------------------------------------------------------- evaluation
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: C.confusion_matrix([0], [0], "3"), InputTypeError,
+     "n_classes must be a positive integer, got '3'"),
+    (lambda: C.confusion_matrix([0], [0], 0), InputError,
+     "n_classes must be a positive integer, got 0"),
+    (lambda: C.balanced_subset(np.arange(10) % 2, 6.5), InputTypeError,
+     "n must be a positive integer, got 6.5"),
+])
+def test_counts_of_the_wrong_kind(call, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        call()
+
+
 def test_confusion_matrix_by_hand():
     C_ = C.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)
     np.testing.assert_array_equal(C_, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])

@@ -17,7 +17,7 @@ from PIL import Image
 import neurallab as nl
 from neurallab.datasets import images as images_mod
 from neurallab.datasets import load_image_folder, prepare_dataset
-from neurallab.errors import InputError
+from neurallab.errors import InputError, InputTypeError
 
 CLASSES = ["Pullover", "T-shirt-top", "Trouser"]  # sorted; sample labels 2, 0, 1
 SAMPLE_LABEL = {"Pullover": 2, "T-shirt-top": 0, "Trouser": 1}
@@ -222,6 +222,9 @@ def test_empty_class_folder_is_an_error(tmp_path):
 def test_root_errors(tmp_path):
     with pytest.raises(InputError, match="is not a folder"):
         load_image_folder(tmp_path / "absent")
+    with pytest.raises(InputTypeError, match=r"root must be a path \(a str or pathlib\.Path\), "
+                                             r"got None"):
+        load_image_folder(None)
     (tmp_path / "x.png").write_bytes(b"")
     with pytest.raises(InputError, match="has no sub-folders; put the images of each class"):
         load_image_folder(tmp_path)

@@ -344,7 +344,7 @@ def test_non_finite_weights_are_neither_saved_nor_loaded(trained, saved, tmp_pat
 @pytest.mark.parametrize("path", [None, 3, ""])
 def test_a_path_that_is_not_a_path(trained, path):
     for call in (lambda: nl.load(path), lambda: trained.save(path)):
-        with pytest.raises(nl.InputTypeError, match=r"path must be a file path \(a str or "
+        with pytest.raises(nl.InputTypeError, match=r"path must be a path \(a str or "
                                                     r"pathlib\.Path\), got"):
             call()
 

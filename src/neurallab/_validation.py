@@ -180,6 +180,6 @@ def check_path(path, name: str = "path"):
     import os
 
     if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path):
-        raise InputTypeError(f"{name} must be a file path (a str or pathlib.Path), got "
+        raise InputTypeError(f"{name} must be a path (a str or pathlib.Path), got "
                              f"{path!r}")
     return path

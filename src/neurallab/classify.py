@@ -453,6 +453,15 @@ def train_classifier(X, y, recipe: TrainingRecipe = MLP, *, n_classes: int | Non
 
 
 # ---------------------------------------------------------------------------- evaluation
+def _check_count(value, name: str) -> int:
+    """A positive whole number (an ``int`` or NumPy integer), or a clear error."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InputTypeError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     """Counts ``C[i, j]`` of images of true class ``i`` predicted as class ``j``.
 
@@ -462,6 +471,7 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     -------
     C : ndarray of int64, shape (n_classes, n_classes)
     """
+    n_classes = _check_count(n_classes, "n_classes")
     t = _check_labels(y_true, np.asarray(y_true).shape[0], "y_true")
     p = _check_labels(y_pred, t.shape[0], "y_pred")
     if t.size and max(int(t.max()), int(p.max())) >= n_classes:
@@ -675,6 +685,7 @@ def balanced_subset(y, n: int, seed: int = 0) -> np.ndarray:
     of each — a random 50 could leave a class out entirely.
     """
     y = _check_labels(y, np.asarray(y).shape[0])
+    n = _check_count(n, "n")
     if not 1 <= n <= y.size:
         raise InputError(f"n must lie in 1..{y.size} (the number of images), got {n}")
     perm = np.random.default_rng(seed).permutation(y.size)

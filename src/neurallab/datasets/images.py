@@ -50,6 +50,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .._validation import check_path
 from ..errors import ImageError, InputError, InputTypeError
 from .prepare import NORMALIZATIONS, normalize
 
@@ -504,7 +505,7 @@ def load_image_folder(root, image_size=(28, 28), color_mode: str = "grayscale",
         ``root`` is not a folder, has no class folders, or a class has fewer than
         ``min_per_class`` images (the message lists them and what was skipped).
     """
-    root_path = Path(os.fspath(root)).expanduser()
+    root_path = Path(os.fspath(check_path(root, "root"))).expanduser()
     if not root_path.is_dir():
         raise InputError(f"root {str(root_path)!r} is not a folder; pass a folder with one "
                          "sub-folder of images per class")
