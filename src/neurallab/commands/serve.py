@@ -70,15 +70,27 @@ def _listen(host: str, port: int) -> socket.socket:
     Bound here, before the model is loaded or trained, rather than by uvicorn: a
     port in use or an address this machine does not have is then one line that
     says what to change, and with ``--port 0`` the address printed is the real one.
+    The socket is made with protocol ``IPPROTO_TCP``, as uvicorn's own would be:
+    asyncio sets ``TCP_NODELAY`` only on connections of such a socket, and without
+    it every small answer waits some 40 ms for the client's delayed ACK.
     """
     from ..cli import CLIError
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = None
     try:
-        return socket.create_server((host, port), family=family)
+        *_, address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM,
+                                         socket.IPPROTO_TCP, socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+        return sock
     except OSError as exc:  # in use, no such address, not allowed
+        if sock is not None:
+            sock.close()
         reason = os.strerror(exc.errno) if isinstance(exc.errno, int) and exc.errno > 0 \
-            else (exc.strerror or str(exc)).split(" (while attempting")[0]
+            else (exc.strerror or str(exc))
         raise CLIError(f"cannot listen on {host}:{port} ({reason}); choose "
                        "another --port, or a --host this machine has") from None
 
