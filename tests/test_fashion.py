@@ -98,16 +98,53 @@ def test_not_found_says_how_to_get_the_files(nowhere):
     assert isinstance(err.value, FileNotFoundError)
 
 
+def test_default_never_goes_to_the_network(nowhere, monkeypatch):
+    calls = []
+
+    def no_network(url, timeout):
+        calls.append(url)
+        raise AssertionError("load_fashion_mnist() must not download by default")
+
+    monkeypatch.setattr(fashion.urllib.request, "urlopen", no_network)
+    with pytest.raises(DatasetNotFoundError) as err:
+        nl.datasets.load_fashion_mnist()
+    assert calls == []
+    msg = str(err.value)
+    for part in ("apt-get install dataset-fashion-mnist", "/usr/share/datasets/fashion-mnist/",
+                 "data_dir", "NEURALLAB_DATA", "download=True"):
+        assert part in msg
+    cache = nowhere / "cache" / "neurallab" / "fashion-mnist"
+    assert not cache.exists()
+
+
 def test_failed_download_is_explained(nowhere, monkeypatch):
     def offline(url, timeout):
         raise urllib.error.URLError("Temporary failure in name resolution")
 
     monkeypatch.setattr(fashion.urllib.request, "urlopen", offline)
-    with pytest.raises(DatasetNotFoundError, match="Downloading failed .*name resolution.*"
-                                                   "apt-get install dataset-fashion-mnist"):
-        nl.datasets.load_fashion_mnist()
+    with pytest.raises(DatasetNotFoundError, match="Downloading failed .*network error.*"
+                                                   "name resolution.*"
+                                                   "apt-get install dataset-fashion-mnist"
+                       ) as err:
+        nl.datasets.load_fashion_mnist(download=True)
+    assert "cannot save" not in str(err.value)  # a network error, not a disk one
     cache = nowhere / "cache" / "neurallab" / "fashion-mnist"
     assert not cache.exists() or not any(cache.iterdir())  # no partial files left
+
+
+def test_connection_lost_during_download_is_a_network_error(nowhere, monkeypatch):
+    class Dropped(io.BytesIO):
+        def read(self, n=-1):
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(fashion.urllib.request, "urlopen",
+                        lambda url, timeout: Dropped(b"x"))
+    with pytest.raises(DatasetNotFoundError, match="network error.*during the download.*"
+                                                   "Connection reset by peer") as err:
+        nl.datasets.load_fashion_mnist(download=True)
+    assert "cannot save" not in str(err.value)
+    cache = nowhere / "cache" / "neurallab" / "fashion-mnist"
+    assert not cache.exists() or not any(cache.iterdir())
 
 
 def _serve(monkeypatch, files: dict[str, bytes], calls: list):
@@ -126,7 +163,7 @@ def test_download_is_checked_and_cached(fake_dir, nowhere, monkeypatch):
     monkeypatch.setattr(fashion, "FASHION_MNIST_FILES", table)
     calls = []
     _serve(monkeypatch, files, calls)
-    data = nl.datasets.load_fashion_mnist()
+    data = nl.datasets.load_fashion_mnist(download=True)
     cache = nowhere / "cache" / "neurallab" / "fashion-mnist"
     assert data.source == str(cache) and len(calls) == 4
     assert calls[0].startswith(fashion.FASHION_MNIST_URLS[0])
@@ -140,7 +177,7 @@ def test_download_with_wrong_checksum_is_discarded(fake_dir, nowhere, monkeypatc
     calls = []
     _serve(monkeypatch, files, calls)  # the real table's hashes do not match these files
     with pytest.raises(DatasetNotFoundError, match="has SHA-256 .* expected 3aede38d"):
-        nl.datasets.load_fashion_mnist()
+        nl.datasets.load_fashion_mnist(download=True)
     assert len(calls) == 2  # the first file, from each mirror
     cache = nowhere / "cache" / "neurallab" / "fashion-mnist"
     assert list(cache.iterdir()) == []

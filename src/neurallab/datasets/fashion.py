@@ -13,10 +13,12 @@ clothing in 10 classes: 60,000 for training (6,000 per class) and 10,000 for tes
 4. ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``),
 
 accepting in each either the files themselves or a ``fashion-mnist`` sub-folder,
-and each file gzip-compressed (``*.gz``) or not. If none has them and ``download``
-is true, it downloads them into the user cache, checking every file's SHA-256
-against the published value before keeping it; if that fails too, the error lists
-the places searched and the three ways to get the files.
+and each file gzip-compressed (``*.gz``) or not. Nothing is downloaded unless asked
+for: if none of these places has the files, the error lists the places searched
+and the ways to get them (``apt-get install dataset-fashion-mnist``, ``data_dir`` or
+``$NEURALLAB_DATA``, or ``download=True``). With ``download=True`` the files are
+downloaded into the user cache, every file's SHA-256 checked against the published
+value before it is kept.
 
 :func:`fashion_mnist_sample` needs no files at all: 3,000 training and 1,000 test
 images (stratified: 300 and 100 per class) ship inside the package, made by
@@ -26,9 +28,9 @@ images (stratified: 300 and 100 per class) ship inside the package, made by
 from __future__ import annotations
 
 import hashlib
+import http.client
 import importlib.resources
 import os
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +86,8 @@ FASHION_MNIST_URLS = (
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
 )
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+#: where Debian's package puts the files (named in messages even if DEBIAN_DIR is changed)
+_DEBIAN_PACKAGE_DIR = DEBIAN_DIR
 _SAMPLE = "fashion_mnist_sample.npz"
 _DOWNLOAD_TIMEOUT = 30.0
 
@@ -157,20 +161,43 @@ def _how_to_get(searched: list[Path], download_note: str) -> str:
     return (
         f"Fashion-MNIST files not found (looked in: {places}). {download_note}Get them in "
         f"one of three ways: (1) on Debian/Ubuntu, 'sudo apt-get install "
-        f"dataset-fashion-mnist' (installs them in {DEBIAN_DIR}); (2) download {names} "
-        f"from {FASHION_MNIST_URLS[0]} (or {FASHION_MNIST_URLS[1]}) into {_cache_dir()}; "
-        "(3) put them in any folder and pass data_dir=that folder or set NEURALLAB_DATA. "
-        "For a quick start without any download use neurallab.datasets."
+        f"dataset-fashion-mnist' (installs them in {_DEBIAN_PACKAGE_DIR}/); (2) put "
+        f"{names} in any folder and pass data_dir=that folder or set NEURALLAB_DATA to "
+        "it (they are at "
+        f"{FASHION_MNIST_URLS[0]}); (3) let neurallab download them once into "
+        f"{_cache_dir()}: load_fashion_mnist(download=True). "
+        "For a quick start without any files use neurallab.datasets."
         "fashion_mnist_sample()."
     )
 
 
+class _NetworkError(Exception):
+    """A download failed on the network side (not an ``OSError``: see :func:`_download`)."""
+
+
 def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
-    """Download ``url`` to ``dest``, keeping it only if its SHA-256 is ``sha256``."""
+    """Download ``url`` to ``dest``, keeping it only if its SHA-256 is ``sha256``.
+
+    The URL is opened before the file is, and errors while reading the response
+    are raised as :class:`_NetworkError`, so that ``atomic_writer`` (which reports
+    an ``OSError`` as "cannot save to ...") never mistakes a network failure for a
+    disk one.
+    """
+    try:
+        resp = urllib.request.urlopen(url, timeout=timeout)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise _NetworkError(f"{url}: {_reason(exc)}") from None
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    with atomic_writer(dest) as f, urllib.request.urlopen(url, timeout=timeout) as resp:
-        while chunk := resp.read(1 << 20):
+    with resp, atomic_writer(dest) as f:
+        while True:
+            try:
+                chunk = resp.read(1 << 20)
+            except (OSError, http.client.HTTPException) as exc:
+                raise _NetworkError(f"{url}: the connection failed during the download "
+                                    f"({_reason(exc)}); nothing was kept") from None
+            if not chunk:
+                break
             digest.update(chunk)
             f.write(chunk)
         if digest.hexdigest() != sha256:  # raising here discards the temporary file
@@ -181,7 +208,17 @@ def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
             )
 
 
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason if reason is not None else exc) or type(exc).__name__
+
+
 def _download_all(timeout: float) -> dict[str, Path]:
+    """Download the missing files into the cache, from the first mirror that works.
+
+    Raises ``OSError`` listing what went wrong with each mirror: network failures
+    as such, a wrong checksum, or a cache folder that cannot be written.
+    """
     target = _cache_dir()
     errors = []
     for base in FASHION_MNIST_URLS:
@@ -190,8 +227,10 @@ def _download_all(timeout: float) -> dict[str, Path]:
                 if not (target / spec.name).is_file():
                     _download(base + spec.name, target / spec.name, spec.gz_sha256, timeout)
             return _find_in(target)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            errors.append(f"{base}: {getattr(exc, 'reason', exc)}")
+        except _NetworkError as exc:
+            errors.append(f"network error: {exc}")
+        except (OSError, ValueError) as exc:  # checksum, or the cache cannot be written
+            errors.append(f"{base}: {exc}")
     raise OSError("; ".join(errors))
 
 
@@ -212,7 +251,7 @@ def _check_sha256(path: Path, spec: _File) -> None:
         )
 
 
-def load_fashion_mnist(data_dir=None, *, download: bool = True,
+def load_fashion_mnist(data_dir=None, *, download: bool = False,
                        verify: bool = False) -> ImageDataset:
     """Load Fashion-MNIST's 60,000 training and 10,000 test images.
 
@@ -221,9 +260,10 @@ def load_fashion_mnist(data_dir=None, *, download: bool = True,
     data_dir : str or os.PathLike, optional
         Searched first; see the module docstring for the full search order.
     download : bool
-        If the files are nowhere, download them into the user cache (each file's
-        SHA-256 is checked before it is kept). Without a network connection this
-        fails with the instructions below instead.
+        Default ``False``: never touch the network; if the files are nowhere, raise
+        :class:`DatasetNotFoundError` saying how to get them. ``True``: download them
+        into the user cache instead (each file's SHA-256 is checked before it is
+        kept); without a network connection this fails with the same instructions.
     verify : bool
         Also check the SHA-256 of files found locally (about 0.2 s more); downloads
         are always checked.
@@ -238,9 +278,10 @@ def load_fashion_mnist(data_dir=None, *, download: bool = True,
     Raises
     ------
     DatasetNotFoundError
-        The files are nowhere and could not be downloaded; the message lists the
-        folders searched and how to get the files (``apt-get install
-        dataset-fashion-mnist``, the download URLs, or ``data_dir``).
+        The files are nowhere (and ``download`` is false, or the download failed);
+        the message lists the folders searched and how to get the files
+        (``apt-get install dataset-fashion-mnist``, ``data_dir`` or
+        ``$NEURALLAB_DATA``, or ``download=True``).
     DatasetFileError
         A file is truncated, corrupt, has the wrong shape or labels out of range.
     """
@@ -252,8 +293,8 @@ def load_fashion_mnist(data_dir=None, *, download: bool = True,
             break
     if files is None:
         if not download:
-            raise DatasetNotFoundError(_how_to_get(searched, "Downloading was not allowed "
-                                                             "(download=False). "))
+            raise DatasetNotFoundError(_how_to_get(
+                searched, "Nothing was downloaded (download=False, the default). "))
         try:
             files = _download_all(_DOWNLOAD_TIMEOUT)
         except OSError as exc:
