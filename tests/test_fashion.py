@@ -86,6 +86,36 @@ def test_sub_folder_and_uncompressed_names(fake_dir, nowhere):
     assert nl.datasets.load_fashion_mnist(nowhere / "data", download=False).source == str(sub)
 
 
+def test_explicit_folder_with_some_files_is_an_error(fake_dir, nowhere, monkeypatch):
+    part = nowhere / "part"
+    part.mkdir()
+    for spec in list(fashion.FASHION_MNIST_FILES.values())[:3]:
+        (part / spec.name).write_bytes((fake_dir / spec.name).read_bytes())
+    # a complete copy later in the search order must not be loaded instead
+    monkeypatch.setattr(fashion, "DEBIAN_DIR", fake_dir)
+    with pytest.raises(DatasetNotFoundError, match=r"part \(given as data_dir\) holds "
+                                                   r"train-images.* but not "
+                                                   r"t10k-labels-idx1-ubyte\.gz") as err:
+        nl.datasets.load_fashion_mnist(part)
+    assert "t10k-images-idx3-ubyte.gz but not" in str(err.value)
+    monkeypatch.setenv("NEURALLAB_DATA", str(part))
+    with pytest.raises(DatasetNotFoundError, match="given as NEURALLAB_DATA.* but not "
+                                                   "t10k-labels-idx1-ubyte.gz"):
+        nl.datasets.load_fashion_mnist()
+    # the files in a fashion-mnist sub-folder of the named folder count too
+    monkeypatch.delenv("NEURALLAB_DATA")
+    sub = nowhere / "top" / "fashion-mnist"
+    sub.mkdir(parents=True)
+    (sub / "train-labels-idx1-ubyte").write_bytes(
+        nl.datasets.read_idx(fake_dir / "train-labels-idx1-ubyte.gz").tobytes())
+    with pytest.raises(DatasetNotFoundError, match="fashion-mnist .given as data_dir. holds "
+                                                   "train-labels-idx1-ubyte but not "
+                                                   "train-images-idx3-ubyte.gz, t10k"):
+        nl.datasets.load_fashion_mnist(nowhere / "top")
+    # a named folder with none of the files is passed over, as before
+    assert nl.datasets.load_fashion_mnist(nowhere / "empty").source == str(fake_dir)
+
+
 def test_not_found_says_how_to_get_the_files(nowhere):
     with pytest.raises(DatasetNotFoundError) as err:
         nl.datasets.load_fashion_mnist(nowhere / "mine", download=False)

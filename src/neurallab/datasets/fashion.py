@@ -13,7 +13,9 @@ clothing in 10 classes: 60,000 for training (6,000 per class) and 10,000 for tes
 4. ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``),
 
 accepting in each either the files themselves or a ``fashion-mnist`` sub-folder,
-and each file gzip-compressed (``*.gz``) or not. Nothing is downloaded unless asked
+and each file gzip-compressed (``*.gz``) or not. A place without any of the files
+is passed over, but one named explicitly (``data_dir`` or ``NEURALLAB_DATA``) that
+holds only some of them is an error naming the missing files. Nothing is downloaded unless asked
 for: if none of these places has the files, the error lists the places searched
 and the ways to get them (``apt-get install dataset-fashion-mnist``, ``data_dir`` or
 ``$NEURALLAB_DATA``, or ``download=True``). With ``download=True`` the files are
@@ -126,33 +128,70 @@ def _cache_dir() -> Path:
     return Path(base) / "neurallab" / "fashion-mnist"
 
 
+def _roots(data_dir=None) -> list[tuple[Path, str | None]]:
+    """The places searched, in order, each with how the caller named it (or ``None``)."""
+    roots = []
+    if data_dir is not None:
+        roots.append((Path(os.fspath(data_dir)).expanduser(), "data_dir"))
+    if os.environ.get("NEURALLAB_DATA"):
+        roots.append((Path(os.environ["NEURALLAB_DATA"]).expanduser(), "NEURALLAB_DATA"))
+    return roots + [(_cache_dir(), None), (DEBIAN_DIR, None)]
+
+
 def fashion_mnist_dirs(data_dir=None) -> list[Path]:
     """The folders searched for the files, in order (see the module docstring)."""
-    dirs = []
-    if data_dir is not None:
-        dirs.append(Path(os.fspath(data_dir)).expanduser())
-    if os.environ.get("NEURALLAB_DATA"):
-        dirs.append(Path(os.environ["NEURALLAB_DATA"]).expanduser())
-    dirs += [_cache_dir(), DEBIAN_DIR]
     out = []
-    for d in dirs:
+    for d, _ in _roots(data_dir):
         for cand in (d, d / "fashion-mnist"):
             if cand not in out:
                 out.append(cand)
     return out
 
 
-def _find_in(folder: Path) -> dict[str, Path] | None:
-    """The four files in ``folder`` (``.gz`` or decompressed), or ``None`` if any is missing."""
+def _present(folder: Path) -> dict[str, Path]:
+    """Those of the four files that are in ``folder`` (``.gz`` or decompressed)."""
     found = {}
     for key, spec in FASHION_MNIST_FILES.items():
         for name in (spec.name, spec.name[:-3]):
             if (folder / name).is_file():
                 found[key] = folder / name
                 break
-        else:
-            return None
     return found
+
+
+def _find_in(folder: Path) -> dict[str, Path] | None:
+    """The four files in ``folder`` (``.gz`` or decompressed), or ``None`` if any is missing."""
+    found = _present(folder)
+    return found if len(found) == len(FASHION_MNIST_FILES) else None
+
+
+def _search(data_dir) -> dict[str, Path] | None:
+    """The four files from the first place that has them all (module docstring).
+
+    A folder named explicitly (``data_dir`` or ``$NEURALLAB_DATA``) that holds some
+    of the files but not all is an error naming the missing ones: loading another
+    copy from a later place instead would hide the mistake.
+    """
+    for root, how in _roots(data_dir):
+        partial = []
+        for folder in (root, root / "fashion-mnist"):
+            found = _present(folder)
+            if len(found) == len(FASHION_MNIST_FILES):
+                return found
+            if found:
+                partial.append((folder, found))
+        if how and partial:
+            folder, found = partial[0]
+            missing = [s.name for k, s in FASHION_MNIST_FILES.items() if k not in found]
+            has = ", ".join(p.name for p in found.values())
+            raise DatasetNotFoundError(
+                f"{folder} (given as {how}) holds {has} but not {', '.join(missing)} "
+                f"(the .gz file or its decompressed version); Fashion-MNIST needs all four "
+                f"files in one folder. Copy the missing file{'s' if len(missing) > 1 else ''}"
+                f" there, or point {how} at a folder with all four. Nothing else was "
+                "searched, so that a copy found elsewhere does not hide the incomplete one."
+            )
+    return None
 
 
 def _how_to_get(searched: list[Path], download_note: str) -> str:
@@ -282,15 +321,13 @@ def load_fashion_mnist(data_dir=None, *, download: bool = False,
         the message lists the folders searched and how to get the files
         (``apt-get install dataset-fashion-mnist``, ``data_dir`` or
         ``$NEURALLAB_DATA``, or ``download=True``).
+        Also when ``data_dir`` (or ``$NEURALLAB_DATA``) holds some of the four
+        files but not all: the message names the missing ones.
     DatasetFileError
         A file is truncated, corrupt, has the wrong shape or labels out of range.
     """
     searched = fashion_mnist_dirs(data_dir)
-    files = None
-    for folder in searched:
-        files = _find_in(folder)
-        if files is not None:
-            break
+    files = _search(data_dir)
     if files is None:
         if not download:
             raise DatasetNotFoundError(_how_to_get(
