@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import urllib.error
@@ -216,6 +217,21 @@ def test_download_with_wrong_checksum_is_discarded(fake_dir, nowhere, monkeypatc
 def test_verify_catches_files_that_are_not_fashion_mnist(fake_dir):
     with pytest.raises(DatasetFileError, match="is not the published Fashion-MNIST file"):
         nl.datasets.load_fashion_mnist(fake_dir, download=False, verify=True)
+
+
+def test_verify_reports_a_truncated_or_oversized_gz_as_a_dataset_error(fake_dir, tmp_path):
+    for spec in fashion.FASHION_MNIST_FILES.values():
+        (tmp_path / spec.name).write_bytes((fake_dir / spec.name).read_bytes())
+    name = "train-images-idx3-ubyte.gz"  # the first file checked
+    data = (fake_dir / name).read_bytes()
+    (tmp_path / name).write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetFileError, match="gzip stream ends early"):
+        nl.datasets.load_fashion_mnist(tmp_path, verify=True)
+    # far more data than the published file: not decompressed to the end
+    (tmp_path / name).write_bytes(gzip.compress(bytes(64 << 20)))
+    with pytest.raises(DatasetFileError, match="is not the published Fashion-MNIST file "
+                                               r"\(its data is more than"):
+        nl.datasets.load_fashion_mnist(tmp_path, verify=True)
 
 
 def test_wrong_shape_and_bad_labels_are_refused(fake_dir, tmp_path, nowhere):

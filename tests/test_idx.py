@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,33 @@ def test_garbage_after_gzip_data(tmp_path):
     data = gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 1, 7])) + b"junk"
     with pytest.raises(DatasetFileError, match="4 bytes that are not gzip data"):
         read_idx(_raw(tmp_path / "g.gz", data))
+
+
+def test_gzip_bomb_behind_a_small_header_stays_small(tmp_path):
+    # 12 bytes declared, 64 MiB of zeros behind them: refused after one bounded piece
+    data = gzip.compress(bytes([0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2])
+                         + bytes(64 << 20), compresslevel=9)
+    assert len(data) < 100_000
+    path = _raw(tmp_path / "bomb.gz", data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetFileError, match="after the 12 bytes of data"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"peak {peak:,} bytes"
+
+
+@pytest.mark.parametrize("shape", [(65536,) * 4, (65536,) * 4 + (1,),
+                                   (0, 2**32 - 1, 2**32 - 1, 2**32 - 1)])
+@pytest.mark.parametrize("gz", [False, True])
+def test_shape_beyond_any_array_is_a_dataset_error(tmp_path, shape, gz):
+    data = bytes([0, 0, 8, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
+    path = _raw(tmp_path / "o.idx", gzip.compress(data) if gz else data)
+    with pytest.raises(DatasetFileError, match="o.idx") as err:
+        read_idx(path)
+    assert "holds" in str(err.value) or "hold" in str(err.value)
 
 
 def test_missing_file():

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import importlib.resources
+import math
 import os
 import urllib.request
 from dataclasses import dataclass, field
@@ -274,20 +275,40 @@ def _download_all(timeout: float) -> dict[str, Path]:
 
 
 def _check_sha256(path: Path, spec: _File) -> None:
-    """Check a file's decompressed (or raw) content against the published data."""
-    import gzip
+    """Check a file's decompressed (or raw) content against the published data.
 
+    A ``.gz`` file is decompressed in bounded pieces, and no further than the
+    published file's size: a truncated, corrupt or oversized file is a
+    :class:`DatasetFileError`, never an ``EOFError`` or a large allocation.
+    """
+    from .idx import _gunzip_pieces
+
+    size = 4 + 4 * len(spec.shape) + math.prod(spec.shape)  # uint8 data after the header
     with open(path, "rb") as f:
         data = f.read()
+    digest = hashlib.sha256()
     if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    got = hashlib.sha256(data).hexdigest()
-    if got != spec.raw_sha256:
-        raise DatasetFileError(
-            f"{path} is not the published Fashion-MNIST file (SHA-256 of its data is {got}, "
-            f"expected {spec.raw_sha256}); replace it, or load it with read_idx if it is "
-            "another data set"
-        )
+        got_size = 0
+        for piece in _gunzip_pieces(path, data):
+            got_size += len(piece)
+            if got_size > size:
+                break
+            digest.update(piece)
+    else:
+        got_size = len(data)
+        digest.update(data)
+    if got_size != size:
+        what = (f"its data is {'more than ' if got_size > size else ''}{got_size:,} bytes, "
+                f"the published file's {size:,}")
+    elif digest.hexdigest() != spec.raw_sha256:
+        what = (f"SHA-256 of its data is {digest.hexdigest()}, expected "
+                f"{spec.raw_sha256}")
+    else:
+        return
+    raise DatasetFileError(
+        f"{path} is not the published Fashion-MNIST file ({what}); replace it, or load "
+        "it with read_idx if it is another data set"
+    )
 
 
 def load_fashion_mnist(data_dir=None, *, download: bool = False,

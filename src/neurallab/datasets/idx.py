@@ -15,19 +15,24 @@ agree with the header exactly: a truncated download or a file with trailing byte
 refused with a message that says which, rather than silently reshaped into nonsense.
 
 ``.gz`` files (recognised by their content, not their name) are decompressed
-straight into the preallocated result in 256 KiB pieces: one output array, no
-intermediate copy of the whole decompressed file, and a writeable result (unlike
-``np.frombuffer`` on the ``bytes`` that ``gzip.decompress`` returns). Small input
-pieces also keep each freshly decompressed piece in the CPU cache while it is
-copied, which makes this slightly faster than one ``gzip.decompress`` call
-(``benchmarks/bench_images_fashion_load.py``).
+straight into the preallocated result in pieces of at most 256 KiB of input and
+256 KiB of output: one output array, no intermediate copy of the whole
+decompressed file, and a writeable result (unlike ``np.frombuffer`` on the
+``bytes`` that ``gzip.decompress`` returns). Small pieces also keep each freshly
+decompressed piece in the CPU cache while it is copied, which makes this slightly
+faster than one ``gzip.decompress`` call (``benchmarks/bench_images_fashion_load.py``).
+Because every piece is bounded, a small ``.gz`` that declares a small shape but
+decompresses to gigabytes is refused after at most one piece beyond the declared
+size: memory stays near the declared size, never near the decompressed one.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import sys
 import zlib
 from pathlib import Path
 
@@ -52,6 +57,8 @@ _CODE_OF = {dt.newbyteorder("=").str if dt.itemsize > 1 else dt.str: code
 _GZIP_MAGIC = b"\x1f\x8b"
 #: input bytes per decompression step (see the module docstring)
 _CHUNK = 1 << 18
+#: most output bytes per decompression step (bounds memory whatever the data)
+_OUT_CHUNK = 1 << 18
 #: DEFLATE cannot expand data by more than about 1032:1, so a header declaring more
 #: than this many times the compressed size is a lie caught before allocating
 _MAX_DEFLATE_RATIO = 1032
@@ -80,8 +87,23 @@ def _parse_header(path, head: bytes, *, need_more: bool = False):
     header_len = 4 + 4 * ndim
     if len(head) < header_len:
         return None
-    shape = struct.unpack(f">{ndim}I", head[4:header_len])
-    return IDX_DTYPES[code], tuple(int(s) for s in shape), header_len
+    shape = tuple(int(s) for s in struct.unpack(f">{ndim}I", head[4:header_len]))
+    dtype = IDX_DTYPES[code]
+    # Python integers: a product like 65536**4 must not wrap around in int64; NumPy
+    # also refuses any shape whose non-zero sizes multiply beyond its index range
+    span = math.prod(s for s in shape if s) * dtype.itemsize
+    if span > sys.maxsize:
+        raise DatasetFileError(
+            f"{path}: the IDX header declares shape {shape} of {dtype.name}, whose sizes "
+            f"multiply to {span:,} bytes, more than any array can hold; the file is "
+            "corrupt or not an IDX file"
+        )
+    return dtype, shape, header_len
+
+
+def _declared_bytes(dtype: np.dtype, shape: tuple) -> int:
+    """Bytes of data the header declares (Python integers: no overflow)."""
+    return math.prod(shape) * dtype.itemsize
 
 
 def _size_error(path, shape, dtype, declared: int, actual: int, what: str) -> DatasetFileError:
@@ -142,7 +164,7 @@ def read_idx(path) -> np.ndarray:
                 "is truncated or not an IDX file"
             )
         dtype, shape, header_len = parsed
-        declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        declared = _declared_bytes(dtype, shape)
         actual = os.fstat(f.fileno()).st_size - header_len
         if actual != declared:
             raise _size_error(path, shape, dtype, declared, actual, "the file holds")
@@ -154,27 +176,50 @@ def read_idx(path) -> np.ndarray:
     return _to_native(out)
 
 
-def _gunzip_pieces(path: Path, compressed: bytes):
-    """Yield the decompressed data of every gzip member, ``_CHUNK`` input bytes at a time."""
+def _gunzip_pieces(path, compressed: bytes):
+    """Yield the decompressed data of every gzip member, in bounded pieces.
+
+    Each step feeds at most ``_CHUNK`` input bytes and takes at most ``_OUT_CHUNK``
+    output bytes (``max_length``), so a consumer that stops early (more data than
+    declared) has used no more than one piece of memory beyond what it kept.
+
+    Raises
+    ------
+    DatasetFileError
+        A truncated stream, non-gzip bytes after it, or corrupt data.
+    """
     data = memoryview(compressed)
     start = 0
-    while start < len(data):
-        if data[start:start + 2] != _GZIP_MAGIC:
-            raise DatasetFileError(
-                f"{path} has {len(data) - start:,} bytes that are not gzip data after the "
-                "compressed data; the file is corrupt"
-            )
-        decomp = zlib.decompressobj(wbits=31)
-        pos = start
-        while pos < len(data) and not decomp.eof:
-            yield decomp.decompress(data[pos:pos + _CHUNK])
-            pos = min(pos + _CHUNK, len(data))
-        if not decomp.eof:
-            raise DatasetFileError(
-                f"{path}: the gzip stream ends early (the file is truncated); download or "
-                "copy the file again"
-            )
-        start = pos - len(decomp.unused_data)
+    try:
+        while start < len(data):
+            if data[start:start + 2] != _GZIP_MAGIC:
+                raise DatasetFileError(
+                    f"{path} has {len(data) - start:,} bytes that are not gzip data after "
+                    "the compressed data; the file is corrupt"
+                )
+            decomp = zlib.decompressobj(wbits=31)
+            pos = start
+            while not decomp.eof:
+                if decomp.unconsumed_tail:
+                    feed = decomp.unconsumed_tail
+                else:
+                    feed = data[pos:pos + _CHUNK]
+                    pos += len(feed)
+                piece = decomp.decompress(feed, _OUT_CHUNK)
+                if piece:
+                    yield piece
+                elif not feed:  # no input left, no output pending
+                    break
+            if not decomp.eof:
+                raise DatasetFileError(
+                    f"{path}: the gzip stream ends early (the file is truncated); download "
+                    "or copy the file again"
+                )
+            start = pos - len(decomp.unused_data)
+    except zlib.error as exc:
+        raise DatasetFileError(
+            f"{path}: the gzip data is corrupt ({exc}); download or copy the file again"
+        ) from None
 
 
 def _read_gzip(path: Path, compressed: bytes) -> np.ndarray:
@@ -182,34 +227,29 @@ def _read_gzip(path: Path, compressed: bytes) -> np.ndarray:
     head = bytearray()
     out = view = None
     filled = declared = 0
-    try:
-        for piece in _gunzip_pieces(path, compressed):
-            if out is None:
-                head += piece
-                parsed = _parse_header(path, bytes(head))
-                if parsed is None:
-                    continue
-                dtype, shape, header_len = parsed
-                declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-                if declared > _MAX_DEFLATE_RATIO * len(compressed) + 4096:
-                    raise DatasetFileError(
-                        f"{path}: the IDX header declares shape {shape} = {declared:,} bytes, "
-                        f"more than {len(compressed):,} compressed bytes can hold; the file "
-                        "is corrupt"
-                    )
-                out = np.empty(shape, dtype=dtype)
-                view = memoryview(out).cast("B") if declared else memoryview(bytearray())
-                piece = bytes(head[header_len:])
-            n = len(piece)
-            if filled + n > declared:
-                raise _size_error(path, shape, dtype, declared, filled + n, "decompressed it "
-                                  "holds at least")
-            view[filled:filled + n] = piece
-            filled += n
-    except zlib.error as exc:
-        raise DatasetFileError(
-            f"{path}: the gzip data is corrupt ({exc}); download or copy the file again"
-        ) from None
+    for piece in _gunzip_pieces(path, compressed):
+        if out is None:
+            head += piece
+            parsed = _parse_header(path, bytes(head))
+            if parsed is None:
+                continue
+            dtype, shape, header_len = parsed
+            declared = _declared_bytes(dtype, shape)
+            if declared > _MAX_DEFLATE_RATIO * len(compressed) + 4096:
+                raise DatasetFileError(
+                    f"{path}: the IDX header declares shape {shape} = {declared:,} bytes, "
+                    f"more than {len(compressed):,} compressed bytes can hold; the file "
+                    "is corrupt"
+                )
+            out = np.empty(shape, dtype=dtype)
+            view = memoryview(out).cast("B") if declared else memoryview(bytearray())
+            piece = bytes(head[header_len:])
+        n = len(piece)
+        if filled + n > declared:
+            raise _size_error(path, shape, dtype, declared, filled + n, "decompressed it "
+                              "holds at least")
+        view[filled:filled + n] = piece
+        filled += n
     if out is None:
         raise DatasetFileError(
             f"{path}: the decompressed data ({len(head)} bytes) is too short to hold an IDX "
