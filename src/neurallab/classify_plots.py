@@ -80,14 +80,18 @@ def learning_curve_figure(curve: LearningCurve, *, title: str | None = None) -> 
     """Test accuracy against the number of training images, baseline and network."""
     fig, (ax,) = plots.new_figure(width=6.4, height=4.2)
     hidden = "-".join(str(h) for h in curve.network.get("hidden", []))
-    ax.plot(curve.sizes, curve.baseline_accuracy, "o-", label="softmax regression (linear)")
-    ax.plot(curve.sizes, curve.network_accuracy, "s-",
-            label=f"neural network ({hidden} ReLU)" if hidden else "neural network")
-    for xs, ys, dy in ((curve.sizes, curve.baseline_accuracy, -14),
-                       (curve.sizes, curve.network_accuracy, 8)):
-        for x, y in zip(xs, ys, strict=True):
-            ax.annotate(f"{y:.1%}", (x, y), textcoords="offset points", xytext=(0, dy),
-                        ha="center", fontsize="x-small")
+    base_line, = ax.plot(curve.sizes, curve.baseline_accuracy, "o-",
+                         label="softmax regression (linear)")
+    net_line, = ax.plot(curve.sizes, curve.network_accuracy, "s-",
+                        label=f"neural network ({hidden} ReLU)" if hidden else "neural network")
+    for x, b, n in zip(curve.sizes, curve.baseline_accuracy, curve.network_accuracy,
+                       strict=True):
+        # each value on the side away from the other line, in its line's colour
+        up = n >= b
+        for y, line, above in ((b, base_line, not up), (n, net_line, up)):
+            ax.annotate(f"{y:.1%}", (x, y), textcoords="offset points",
+                        xytext=(0, 8 if above else -14), ha="center", fontsize="x-small",
+                        color=line.get_color())
     ax.set_xscale("log")
     ax.margins(x=0.08, y=0.12)   # room for the value labels above and below the lines
     ax.set_xlabel("training images (log scale)")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..tutorial import DEFAULT_SEED, available_chapters, run_tutorial
 from ..tutorial.core import ChapterResult
+from ._options import non_negative_int
 
 EXAMPLES = """examples:
   neurallab tutorial                         all chapters into ./neurallab-report/
@@ -26,14 +27,17 @@ def register(sub) -> None:
         description=textwrap.fill(
             "Run the tutorial's chapters on the built-in data: each computes, explains and "
             "draws one idea, from the data and forward propagation to backpropagation, "
-            "gradient checking, BFGS and regularisation. Prints the key numbers of each "
-            "chapter and writes a report folder: index.html, figures/*.png and numbers.json.",
+            "gradient checking, BFGS and regularisation, then images: getting a folder of "
+            "them into clean arrays, classifying Fashion-MNIST, and the same network in "
+            "PyTorch, Keras and ONNX. Prints the key numbers of each chapter and writes a "
+            "report folder: index.html, figures/*.png and numbers.json.",
             79),
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("neurallab-report"),
                    help="report folder (default: ./neurallab-report)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                   help=f"seed of the initial weights (default: {DEFAULT_SEED})")
+    p.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED,
+                   help="seed of the initial weights, of chapter 8's splits and of chapter "
+                        f"9's training (default: {DEFAULT_SEED})")
     p.add_argument("--chapters", default=None,
                    help="which chapters, e.g. 1-7, 2,5 or all (default: every chapter "
                         f"available; here {', '.join(map(str, chapters)) or 'none'})")
@@ -51,12 +55,17 @@ def _print_chapter(res: ChapterResult) -> None:
         print(f"    {n.label}: {n.text}", flush=True)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def cmd_tutorial(args) -> int:
     run = run_tutorial(args.out, seed=args.seed, chapters=args.chapters,
                        on_chapter=_print_chapter, full=args.full)
     n_figures = sum(len(r.figures) for r in run.results)
     report = run.report.resolve()
-    print(f"\nReport: {report}  ({len(run.results)} chapters, {n_figures} figures, "
+    print(f"\nReport: {report}  ({_count(len(run.results), 'chapter')}, "
+          f"{_count(n_figures, 'figure')}, "
           f"{run.seconds:.1f} s)")
     print(f"Numbers: {run.numbers_file.resolve()}")
     if args.open and not webbrowser.open(report.as_uri()):

@@ -50,9 +50,10 @@ def run(ctx: Context) -> ChapterResult:
             costs[i] = net.cost(Xs, ys, loss="sse")
     W1[0, 0] = w0
     t1 = res.add_number("sweep_1_seconds", sw1.seconds, f"time for {N_VALUES:,} evaluations",
-                        "s", show=True)
+                        "s", show=True, timing=True)
     per_eval = t1 / N_VALUES
-    res.add_number("seconds_per_evaluation", per_eval, "time per cost evaluation", "s")
+    res.add_number("seconds_per_evaluation", per_eval, "time per cost evaluation", "s",
+                   timing=True)
     best = int(np.argmin(costs))
     res.add_number("sweep_1_best_weight", values[best], "best value of the swept weight")
     res.add_number("sweep_1_best_cost", costs[best], "lowest cost along the sweep")
@@ -88,7 +89,7 @@ def run(ctx: Context) -> ChapterResult:
                 surface[i, j] = net.cost(Xs, ys, loss="sse")
     W1[0, 0], W2[0, 0] = w0, v0
     t2 = res.add_number("sweep_2_seconds", sw2.seconds,
-                        f"time for {N_GRID}×{N_GRID} evaluations", "s")
+                        f"time for {N_GRID}×{N_GRID} evaluations", "s", timing=True)
     fig, axes = plots.new_figure(2, width=11, height=4.4, projection=[None, "3d"])
     plots.plot_contour(axes[0], grid, grid, surface, title="cost J over two weights",
                        xlabel="W1[sleep → hidden 1]", ylabel="W2[hidden 1 → output]",
@@ -119,7 +120,8 @@ def run(ctx: Context) -> ChapterResult:
                   caption="Brute force, extrapolated from the measured time per evaluation.")
     years = res.add_number("years_for_all_weights",
                            per_eval * float(N_VALUES) ** net.n_params / YEAR,
-                           f"brute force over all {net.n_params} weights", "years", show=True)
+                           f"brute force over all {net.n_params} weights", "years", show=True,
+                           timing=True)
     res.add_text(
         f"Searching all {net.n_params} weights would take about {fmt_number(years, 2)} "
         f"years — {fmt_number(years / UNIVERSE_YEARS, 2)} times the age of the universe. "

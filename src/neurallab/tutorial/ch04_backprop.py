@@ -14,19 +14,27 @@ TITLE = "Backpropagation and gradient descent"
 EPOCHS = 300
 
 
-def _train_gd(X, y, seed: int, lr: float, epochs: int, batch_size: int | None = None):
+def _train_gd(X, y, Xs, ys, seed: int, lr: float, epochs: int,
+              batch_size: int | None = None):
     """Train a fresh tutorial network with (stochastic) gradient descent.
 
-    Returns the History and ``‖θ‖`` after each epoch (to see weights run away).
+    Returns the network, the cost J on all three students (scaled ``Xs``, ``ys``) and
+    ``‖θ‖``, each at the start and after every epoch (``epochs + 1`` values: entry k is
+    after k epochs). The History's ``loss`` is not used for this: it is the cost met
+    *during* each epoch, before its steps — Keras's convention — one step behind.
     """
     net = tutorial_network(seed)
-    norms: list[float] = []
-    track = LambdaCallback(on_epoch_end=lambda e, logs: norms.append(
-        float(np.linalg.norm(net.params))))
+    costs = [net.cost(Xs, ys, loss="sse")]
+    norms = [float(np.linalg.norm(net.params))]
+
+    def track(epoch, logs):
+        costs.append(net.cost(Xs, ys, loss="sse"))
+        norms.append(float(np.linalg.norm(net.params)))
+
     opt = optim.GradientDescent(lr=lr) if batch_size is None else optim.SGD(lr=lr)
-    h = net.fit(X, y, optimizer=opt, epochs=epochs, batch_size=batch_size, verbose=0,
-                seed=seed, callbacks=[track])
-    return net, h, np.array(norms)
+    net.fit(X, y, optimizer=opt, epochs=epochs, batch_size=batch_size, verbose=0,
+            seed=seed, callbacks=[LambdaCallback(on_epoch_end=track)])
+    return net, np.array(costs), np.array(norms)
 
 
 def _points(values) -> str:
@@ -62,13 +70,13 @@ def run(ctx: Context) -> ChapterResult:
 
     runs = {}
     for name, lr in (("too small", LR_SMALL), ("good", LR_GOOD), ("too large", LR_LARGE)):
-        trained, h, norms = _train_gd(X, y, ctx.seed, lr, EPOCHS)
-        runs[name] = (lr, h.history["loss"], norms, trained.predict(X)[:, 0])
+        trained, costs, norms = _train_gd(X, y, Xs, ys, ctx.seed, lr, EPOCHS)
+        runs[name] = (lr, costs, norms, trained.predict(X)[:, 0])
     final = {name: res.add_number(f"gd_final_cost_{key}", r[1][-1],
                                   f"cost after {EPOCHS} steps, η = {r[0]:g}", show=True)
              for (name, r), key in zip(runs.items(), ("small", "good", "large"), strict=True)}
-    norm_start = float(np.linalg.norm(net.params))
-    norm_large = res.add_number("gd_large_weight_norm", runs["too large"][2][0],
+    norm_start = float(runs["too large"][2][0])
+    norm_large = res.add_number("gd_large_weight_norm", runs["too large"][2][1],
                                 f"‖θ‖ after one step with η = {LR_LARGE:g}")
     # the cost of answering 1 (100 points) for everyone: where saturated sigmoids end up
     j_saturated = res.add_number("saturated_cost", 0.5 * np.sum((1.0 - ys) ** 2),
@@ -76,11 +84,11 @@ def run(ctx: Context) -> ChapterResult:
 
     fig, axes = plots.new_figure(2, width=11, height=4)
     plots.plot_curves(axes[0], {f"η = {r[0]:g} ({name})": r[1] for name, r in runs.items()},
-                      title="cost per step, three step sizes", xlabel="step (epoch)",
-                      ylabel="cost J (log scale)", logy=True)
+                      title="cost after each step, three step sizes",
+                      xlabel="steps taken", ylabel="cost J (log scale)", logy=True)
     plots.plot_curves(axes[1], {f"η = {r[0]:g} ({name})": r[2] for name, r in runs.items()},
                       title="size of the weight vector after each step",
-                      xlabel="step (epoch)", ylabel="‖θ‖ (all 9 weights, log scale)",
+                      xlabel="steps taken", ylabel="‖θ‖ (all 9 weights, log scale)",
                       logy=True)
     res.add_figure(ctx.save_figure(fig, "ch04_step_sizes"),
                    f"Plain gradient descent from the same start with three step sizes. With "
@@ -107,22 +115,19 @@ def run(ctx: Context) -> ChapterResult:
         "exact step. On big data sets that is what makes training possible; here both take "
         "the same step size η per example:",
     )
-    _, hb, _ = _train_gd(X, y, ctx.seed, LR_GOOD, EPOCHS)
-    _, hs, _ = _train_gd(X, y, ctx.seed, LR_GOOD, EPOCHS, batch_size=1)
-    jb = res.add_number("batch_final_cost", hb.history["loss"][-1],
-                        f"batch GD, cost after {EPOCHS} epochs")
-    js = res.add_number("stochastic_final_cost", hs.history["loss"][-1],
+    _, cb, _ = _train_gd(X, y, Xs, ys, ctx.seed, LR_GOOD, EPOCHS)
+    _, cs, _ = _train_gd(X, y, Xs, ys, ctx.seed, LR_GOOD, EPOCHS, batch_size=1)
+    jb = res.add_number("batch_final_cost", cb[-1], f"batch GD, cost after {EPOCHS} epochs")
+    js = res.add_number("stochastic_final_cost", cs[-1],
                         f"stochastic GD, cost after {EPOCHS} epochs", show=True)
     fig, (ax,) = plots.new_figure(width=6.4, height=3.8)
-    plots.plot_curves(ax, {f"batch (1 step per epoch, η = {LR_GOOD:g})": hb.history["loss"],
-                           f"stochastic (3 steps per epoch, η = {LR_GOOD:g})":
-                           hs.history["loss"]},
-                      title="batch vs stochastic gradient descent", xlabel="epoch",
+    plots.plot_curves(ax, {f"batch (1 step per epoch, η = {LR_GOOD:g})": cb,
+                           f"stochastic (3 steps per epoch, η = {LR_GOOD:g})": cs},
+                      title="batch vs stochastic gradient descent", xlabel="epochs done",
                       ylabel="cost J (log scale)", logy=True)
     res.add_figure(ctx.save_figure(fig, "ch04_batch_vs_stochastic"),
-                   "Cost per epoch (one pass over the three students). For stochastic "
-                   "descent the cost shown is the sum of the per-example costs met during "
-                   "the epoch.")
+                   "The cost on all three students after each epoch (one pass over them): "
+                   "one step for batch descent, three for stochastic.")
     res.add_text(
         f"After {EPOCHS} epochs batch descent is at J = {fmt_number(jb)} and stochastic "
         f"descent at J = {fmt_number(js)}: {'stochastic' if js < jb else 'batch'} descent "

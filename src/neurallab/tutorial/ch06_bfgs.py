@@ -20,15 +20,18 @@ TITLE = "Training with BFGS"
 MAX_ITER = 200
 
 
-def _curve(J0: float, losses, recorded_after_step: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Cost against iteration, starting at the untrained cost at iteration 0.
+def _curve(J0: float, losses, recorded_after_step: bool,
+           J_end: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cost against iteration, from the untrained cost at iteration 0 to the cost after
+    the last one.
 
     Full-batch optimizers record J after each iteration; gradient descent records the
-    cost it measured before each step, so its first entry is already J0.
+    cost it measured before each step (its first entry is already J0), so the cost
+    after its last step, ``J_end``, is appended.
     """
     losses = np.asarray(losses, float)
-    if recorded_after_step:
-        losses = np.concatenate([[J0], losses])
+    losses = (np.concatenate([[J0], losses]) if recorded_after_step
+              else np.concatenate([losses, [J_end]]))
     return np.arange(losses.size), losses
 
 
@@ -57,7 +60,8 @@ def run(ctx: Context) -> ChapterResult:
     net = nets["BFGS"]
     ctx.shared["ch6.network"] = net
 
-    curves = {name: _curve(J0, h.history["loss"], name != "gradient descent")
+    curves = {name: _curve(J0, h.history["loss"], name != "gradient descent",
+                           nets[name].cost(Xs, ys, loss="sse"))
               for name, h in hists.items()}
     rows = []
     for name, h in hists.items():

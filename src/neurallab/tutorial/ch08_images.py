@@ -12,7 +12,7 @@ from PIL import Image
 from .. import datasets, imageplots
 from ..datasets.images import load_image_folder
 from ..datasets.prepare import class_balance, load_dataset, normalize, prepare_dataset
-from ..errors import DatasetNotFoundError
+from ..errors import DatasetNotFoundError, InputError
 from .core import ChapterResult, ChapterSkipped, Context, fmt_duration
 
 TITLE = "Deep learning I — image recognition: getting images in"
@@ -56,6 +56,15 @@ def _folder_demo(res: ChapterResult, data, seed: int) -> None:
         t = time.perf_counter()
         folder = load_image_folder(root, image_size=(28, 28), progress=False)
         seconds = time.perf_counter() - t
+        # a class with too few images is refused, not trained on: ask for one more
+        # image per class than the damaged class has left
+        counts = folder.report.class_counts
+        need = min(counts.values()) + 1
+        try:
+            load_image_folder(root, image_size=(28, 28), progress=False, min_per_class=need)
+            refusal = None
+        except InputError as exc:
+            refusal = str(exc)
     rep = folder.report
     res.add_text(
         "Images usually arrive as files, one folder per class. To show what a loader must "
@@ -72,6 +81,15 @@ def _folder_demo(res: ChapterResult, data, seed: int) -> None:
                           f"{folder.images.shape} {folder.images.dtype}; "
                           f"{len(rep.skipped)} files skipped and reported — none stopped "
                           "the load.")
+    res.add_text(
+        "Too few examples of a class is a problem a loader should catch, too: the smallest "
+        f"classes here have {need - 1} usable images. Asking for at least {need} per class "
+        f"(min_per_class={need}) refuses the folder "
+        + (f"with “{refusal.split(' (')[0]}”" if refusal else
+           "— except that it did not: a defect")
+        + ", instead of training on classes that are barely there; the message goes on to "
+        "list the skipped files.",
+    )
     res.add_number("folder_loaded", len(folder.labels), "folder demo: images loaded")
     res.add_number("folder_skipped", len(rep.skipped), "folder demo: files skipped",
                    show=True)

@@ -211,9 +211,10 @@ def run(ctx: Context) -> ChapterResult:
         f"η = {LR_GOOD:g} from the same initial weights, net.fit(optimizer=\"gd\") here and "
         f"torch.optim.SGD there. The weights move by up to "
         f"{np.abs(ours_net.params - start).max():.2f}; J falls from "
-        f"{h.history['loss'][0]:.4f} to {ours_net.cost(Xs, ys):.4f}; and the two runs end "
-        f"{wdiff:.1e} apart (PyTorch's last cost {costs[-1]:.10f}, ours "
-        f"{h.history['loss'][-1]:.10f}).",
+        f"{costs[0]:.4f} to {ours_net.cost(Xs, ys):.4f}; and the two runs end "
+        f"{wdiff:.1e} apart (the cost after the last step: {theirs.cost(Xs, ys):.10f} "
+        f"with PyTorch's weights, {ours_net.cost(Xs, ys):.10f} with ours; each library's "
+        f"own first cost, {costs[0]:.10f} and {h.history['loss'][0]:.10f}).",
     )
 
     # ------------------------------------------------------------------ classifier

@@ -114,7 +114,9 @@ class Number:
 
     ``key`` is a stable identifier (``"ch6.prediction_8_3"``) used by tests and
     ``numbers.json``; ``label`` and ``unit`` are for people; ``show`` marks the few
-    numbers the console prints.
+    numbers the console prints; ``timing`` marks a measured time (or a number computed
+    from one), which differs from run to run: ``numbers.json`` keeps those apart, so
+    its ``numbers`` are the same for the same seed.
     """
 
     key: str
@@ -122,6 +124,7 @@ class Number:
     label: str
     unit: str = ""
     show: bool = False
+    timing: bool = False
 
     @property
     def text(self) -> str:
@@ -168,13 +171,14 @@ class ChapterResult:
         return path
 
     def add_number(self, name: str, value, label: str, unit: str = "",
-                   show: bool = False) -> float:
-        """Record a computed number (and return it as a float)."""
+                   show: bool = False, timing: bool = False) -> float:
+        """Record a computed number (and return it as a float); ``timing`` for a measured
+        time or anything computed from one (see :class:`Number`)."""
         key = f"ch{self.number}.{name}"
         if key in self.numbers:
             raise ValueError(f"number {key} recorded twice")
         value = float(value)
-        self.numbers[key] = Number(key, value, label, unit, show)
+        self.numbers[key] = Number(key, value, label, unit, show, timing)
         return value
 
     # read-only views, handy for tests and for other front ends

@@ -1,7 +1,8 @@
 """The report: one HTML page (styles inline, no scripts, no network) with PNGs beside it.
 
 Everything a chapter wrote is escaped before it goes into the page, so text can
-contain ``<``, ``&`` or equations without breaking it. Figures are referenced by
+contain ``<``, ``&`` or equations without breaking it; in a paragraph, text between
+backticks (a command, a name from the code) is set as code. Figures are referenced by
 relative path (``figures/…png``), so the folder can be moved, zipped or served as
 it is.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,6 +48,11 @@ def _esc(text: str) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _paragraph(text: str) -> str:
+    """Escaped text, with each `backticked` span set as ``<code>``."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _esc(text))
+
+
 def _table(t: Table) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in t.header)
     body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>"
@@ -64,7 +71,7 @@ def _chapter(res: ChapterResult) -> str:
     n_fig = 0
     for block in res.blocks:
         if isinstance(block, Paragraph):
-            out.append(f"<p>{_esc(block.text)}</p>")
+            out.append(f"<p>{_paragraph(block.text)}</p>")
         elif isinstance(block, Equation):
             out.append(f'<pre class="math">{_esc(block.text)}</pre>')
         elif isinstance(block, Table):
@@ -110,9 +117,10 @@ the relation and then predicts the score of a fourth student: each chapter adds 
 it working on the data, and measures it.</p>
 <nav><ol>{toc}</ol></nav>
 {chapters}
-<footer>Run time {seconds:.1f} s. Same seed, same numbers: rerun with
-<code>neurallab tutorial --seed {seed}</code>; a different seed draws different initial
-weights. All numbers are also in <code>numbers.json</code>.</footer>
+<footer>Run time {seconds:.1f} s. Same seed, same numbers (measured times aside): rerun
+with <code>neurallab tutorial --seed {seed}</code>; a different seed draws different initial
+weights. All numbers are also in <code>numbers.json</code> (the measured times under
+<code>timings</code>).</footer>
 </body>
 </html>
 """
