@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import struct
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -427,3 +429,170 @@ def test_prepare_dataset_refuses_nan_pixels(sample, bad):
             "images contains NaN or infinite pixels (first at index (3, 4, 5)); fix or drop "
             "those images first")):
         prepare_dataset(images, sample.y_train[:10], sample.class_names)
+
+
+# ---------------------------------------------------------------------- every stored field checked
+@pytest.fixture(scope="module")
+def small_file(tmp_path_factory):
+    """A small valid prepared file and its arrays and meta, to damage one field at a time."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (60, 8, 8), dtype=np.uint8)
+    y = np.repeat(np.arange(3), 20)
+    ds = prepare_dataset(X, y, ["a", "b", "c"], valid=0.2, test=0.2,
+                         paths=[f"p{i}.png" for i in range(60)], info={"source": "x"})
+    path = tmp_path_factory.mktemp("small") / "good.npz"
+    ds.save(path)
+    arrays = dict(np.load(path, allow_pickle=False))
+    return path, arrays, json.loads(str(arrays["meta"]))
+
+
+def _with_meta(arrays, meta, **changes):
+    m = json.loads(json.dumps(meta))
+    for key, value in changes.items():
+        if key in ("image_size", "color_mode", "normalization", "invert"):
+            m["preprocessing"][key] = value
+        else:
+            m[key] = value
+    return dict(arrays, meta=np.asarray(json.dumps(m)))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"info": [1, 2]}, "its meta 'info' is [1, 2], not a mapping"),
+    ({"info": "ab"}, "its meta 'info' is 'ab', not a mapping"),
+    ({"image_size": 8}, "image_size 8, not [height, width]"),
+    ({"image_size": None}, "image_size None, not [height, width]"),
+    ({"image_size": [8, True]}, "image_size [8, True], not [height, width]"),
+    ({"invert": "yes"}, "invert 'yes', not true or false"),
+    ({"format_version": True}, "format_version is True, not a whole number >= 1"),
+    ({"format_version": 0}, "format_version is 0, not a whole number >= 1"),
+    ({"format_version": -5}, "format_version is -5, not a whole number >= 1"),
+    ({"format_version": 1.0}, "format_version is 1.0, not a whole number >= 1"),
+    ({"format_version": "1"}, "format_version is '1', not a whole number >= 1"),
+    ({"normalization": ["unit"]}, "unknown normalization ['unit']"),
+    ({"color_mode": "cmyk"}, "color_mode 'cmyk', but its images have shape (8, 8)"),
+])
+def test_load_refuses_bad_meta(small_file, tmp_path, changes, message):
+    _, arrays, meta = small_file
+    path = _write_npz(tmp_path / "meta.npz", **_with_meta(arrays, meta, **changes))
+    with pytest.raises(DatasetFileError) as err:
+        load_dataset(path)
+    assert message in str(err.value)
+    assert "neurallab images build" in str(err.value)
+
+
+def _float_images(arrays, scale=1 / 255):
+    return {k: (v.astype(np.float32) * np.float32(scale) if k.startswith("X_") else v)
+            for k, v in arrays.items()}
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda a: dict(a, paths_train=a["paths_train"][:3]),
+     "paths_train has 3 entries, but X_train has 36 images"),
+    (lambda a: dict(a, paths_train=np.arange(36)),
+     "paths_train is a int64 array of shape (36,), not a list of file names"),
+    (lambda a: {k: v for k, v in a.items() if k != "paths_test"},
+     "it has paths_train, paths_valid but not paths_test"),
+    (lambda a: dict(a, class_names=np.array(["a", "a", "c"])),
+     "class name 'a' appears more than once in class_names"),
+    (lambda a: dict(a, class_names=np.array([["a", "b", "c"]])),
+     "class_names is a <U1 array of shape (1, 3), not a list of class names"),
+    (lambda a: dict(a, class_names=np.array([1, 2, 3])),
+     "class_names is a int64 array of shape (3,), not a list of class names"),
+    (lambda a: {k: (np.repeat(v[..., None], 7, axis=3) if k.startswith("X_") else v)
+                for k, v in a.items()},
+     "X_train has shape (36, 8, 8, 7): 7 colour channels"),
+    (lambda a: {k: (np.repeat(v[..., None], 3, axis=3) if k.startswith("X_") else v)
+                for k, v in a.items()},
+     "color_mode 'grayscale', but its images have shape (8, 8, 3)"),
+    (lambda a: dict(_float_images(a), X_valid=np.full((12, 8, 8), np.nan, np.float32)),
+     "X_valid holds NaN or infinite pixels (first at index (0, 0, 0))"),
+    (lambda a: _float_images(a, 1000.0),
+     "X_train holds float values from 0 to 255000, but its normalization 'unit' gives "
+     "values from 0 to 1"),
+])
+def test_load_refuses_inconsistent_arrays(small_file, tmp_path, damage, message):
+    _, arrays, _ = small_file
+    path = _write_npz(tmp_path / "bad.npz", **damage(arrays))
+    with pytest.raises(DatasetFileError) as err:
+        load_dataset(path)
+    assert message in str(err.value)
+    assert "neurallab images build" in str(err.value)
+
+
+def test_load_accepts_normalised_float_images(small_file, tmp_path):
+    _, arrays, _ = small_file
+    back = load_dataset(_write_npz(tmp_path / "f.npz", **_float_images(arrays)))
+    assert back.X_train.dtype == np.float32 and back.X_train.max() <= 1
+
+
+def _zip(path, members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", compression) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def _npy(arr) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+def test_load_refuses_foreign_members(small_file, tmp_path):
+    _, arrays, _ = small_file
+    members = {f"{k}.npy": _npy(v) for k, v in arrays.items()}
+    raw = dict(members)
+    raw["X_train"] = raw.pop("X_train.npy")
+    with pytest.raises(DatasetFileError, match="member 'X_train' is not a .npy array"):
+        load_dataset(_zip(tmp_path / "raw.npz", raw))
+    with pytest.raises(DatasetFileError, match="uses compression method 12, which neurallab "
+                                               "never writes"):
+        load_dataset(_zip(tmp_path / "bz.npz", members, zipfile.ZIP_BZIP2))
+
+
+def _header(shape) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False,
+                                               "shape": shape})
+    return buf.getvalue()
+
+
+def test_load_refuses_a_header_declaring_more_than_the_member_holds(small_file, tmp_path):
+    _, arrays, _ = small_file
+    members = {f"{k}.npy": _npy(v) for k, v in arrays.items()}
+    members["X_train.npy"] = _header((2**40, 8, 8)) + bytes(100)
+    with pytest.raises(DatasetFileError, match=re.escape(
+            "member 'X_train.npy' declares shape (1099511627776, 8, 8) of uint8 = "
+            "70,368,744,177,664 bytes, but holds 100")):
+        load_dataset(_zip(tmp_path / "huge.npz", members))
+
+
+def test_load_allocates_nothing_for_a_zip_bomb(small_file, tmp_path):
+    # a member whose zip sizes and .npy header agree on 3 GiB, in a few hundred
+    # compressed bytes: refused before allocating, not after
+    _, arrays, _ = small_file
+    members = {f"{k}.npy": _npy(v) for k, v in arrays.items()}
+    head = _header((3 << 30,))
+    members["X_train.npy"] = head + bytes(1000)
+    path = _zip(tmp_path / "bomb.npz", members)
+    raw = bytearray(path.read_bytes())
+    lie = len(head) + (3 << 30)
+    with zipfile.ZipFile(path) as z:
+        local = z.getinfo("X_train.npy").header_offset
+    struct.pack_into("<I", raw, local + 22, lie)
+    pos = raw.find(b"PK\x01\x02")
+    while pos >= 0:
+        n = struct.unpack_from("<H", raw, pos + 28)[0]
+        if raw[pos + 46:pos + 46 + n] == b"X_train.npy":
+            struct.pack_into("<I", raw, pos + 24, lie)
+        pos = raw.find(b"PK\x01\x02", pos + 4)
+    path.write_bytes(bytes(raw))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetFileError, match="more than its .* compressed bytes can "
+                                                   "hold"):
+            load_dataset(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"peak {peak:,} bytes"

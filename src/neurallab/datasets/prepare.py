@@ -42,6 +42,7 @@ trousers that look alike at 28×28 — use ``threshold=0.995`` for only the form
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -67,6 +68,8 @@ NORMALIZATIONS = ("unit", "centered", "none")
 SPLITS = ("train", "valid", "test")
 FORMAT = "neurallab-images"
 FORMAT_VERSION = 1
+#: DEFLATE cannot expand data by more than about 1032:1 (a member declaring more is a lie)
+_MAX_DEFLATE_RATIO = 1032
 _BLOCK = 4096  # images per block in the leak search (bounds its memory)
 
 
@@ -922,12 +925,22 @@ def save_dataset(dataset: PreparedDataset, path) -> None:
 def load_dataset(path) -> PreparedDataset:
     """Load a :class:`PreparedDataset` saved by :func:`save_dataset`, checking it.
 
+    Every member is read by hand from the zip archive: its ``.npy`` header is read
+    first, and the size it declares must agree with the member's size (and with what
+    its compressed size can hold) before any memory is allocated; the data is then
+    decompressed in bounded pieces, never beyond that size. Pickled objects are
+    never loaded.
+
     Raises
     ------
     DatasetFileError
         A folder, not a ``.npz``, truncated or corrupt, not made by neurallab, a newer
-        format version, missing or inconsistent arrays (shapes, dtypes, label range),
-        or pickled objects (never loaded).
+        or invalid format version, a member that is not a ``.npy`` array or declares
+        more data than it holds, missing or inconsistent arrays (shapes, dtypes, label
+        range, channels, paths), duplicate class names, float images with NaN or
+        values outside their normalisation's range, a malformed ``meta`` (info,
+        preprocessing), or pickled objects. The message says what is wrong and to
+        rebuild the file with ``neurallab images build``.
     FileNotFoundError
         No such file.
     """
@@ -944,59 +957,216 @@ def load_dataset(path) -> PreparedDataset:
             raise DatasetFileError(f"{path} is not a prepared data set (.npz): it is not a "
                                    "zip archive; make one with 'neurallab images build'")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        data = _read_npz(path)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
+            NotImplementedError) as exc:
+        if isinstance(exc, DatasetFileError):
+            raise
         raise DatasetFileError(f"{path} is truncated or corrupt, or not a .npz made by "
                                f"'neurallab images build' ({exc}); rebuild it with "
                                f"'neurallab images build <folder> --out {path}'") from None
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise DatasetFileError(f"{path} holds pickled Python objects; it is refused "
-                                   "(a prepared data set never needs them)") from None
-        raise DatasetFileError(f"{path} is not a prepared data set (.npz): {exc}") from None
-    if not isinstance(data, dict) or "meta" not in data:
+    if "meta" not in data:
         raise DatasetFileError(f"{path} is not a neurallab prepared data set (no 'meta'); "
                                "make one with 'neurallab images build'")
+    meta_arr = data["meta"]
     try:
-        meta = json.loads(str(data["meta"]))
+        if meta_arr.dtype.kind != "U" or meta_arr.size != 1:
+            raise ValueError
+        meta = json.loads(str(meta_arr.reshape(())))
     except (ValueError, TypeError):
         raise DatasetFileError(f"{path}: its 'meta' is not valid JSON; the file is "
                                "corrupt") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise DatasetFileError(f"{path} is not a neurallab prepared data set (format "
                                f"{meta.get('format') if isinstance(meta, dict) else None!r})")
-    if not isinstance(meta.get("format_version"), int) or \
-            meta["format_version"] > FORMAT_VERSION:
-        raise DatasetFileError(f"{path} has format version {meta.get('format_version')}, "
-                               f"newer than this neurallab reads ({FORMAT_VERSION}); "
-                               "upgrade neurallab")
+    version = meta.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) \
+            and version > FORMAT_VERSION:
+        raise DatasetFileError(f"{path} has format version {version}, newer than this "
+                               f"neurallab reads ({FORMAT_VERSION}); upgrade neurallab")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _inconsistent(path, f"its format_version is {_brief(version)}, not a whole "
+                                  "number >= 1")
+    info = meta.get("info")
+    if info is None:
+        info = {}
+    if not isinstance(info, dict):
+        raise _inconsistent(path, f"its meta 'info' is {_brief(info)}, not a mapping")
+    prep = meta.get("preprocessing")
+    if prep is None:
+        prep = {}
     missing = [k for k in [f"{a}_{s}" for s in SPLITS for a in "Xy"] + ["class_names"]
                if k not in data]
     if missing:
         raise DatasetFileError(f"{path} lacks {', '.join(missing)}; the file is incomplete")
-    names = [str(c) for c in np.atleast_1d(data["class_names"])]
+    names = _stored_class_names(path, data["class_names"])
     shape = data["X_train"].shape[1:]
     for s in SPLITS:
         X, y = data[f"X_{s}"], data[f"y_{s}"]
         if X.dtype not in (np.uint8, np.float32) or X.ndim not in (3, 4) \
                 or X.shape[1:] != shape:
             raise DatasetFileError(f"{path}: X_{s} is {X.dtype} {X.shape}; expected uint8 "
-                                   f"or float32 images of shape (n, {', '.join(map(str, shape))})")
+                                   f"or float32 images of shape (n, {', '.join(map(str, shape))})"
+                                   "; rebuild it with 'neurallab images build'")
+        if X.ndim == 4 and X.shape[3] not in (1, 3):
+            raise _inconsistent(path, f"X_{s} has shape {X.shape}: {X.shape[3]} colour "
+                                      "channels, but images have 1 (grayscale) or 3 (rgb)")
         if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != len(X):
             raise DatasetFileError(f"{path}: y_{s} is {y.dtype} {y.shape}; expected {len(X)} "
                                    "integer labels")
         if len(y) and (y.min() < 0 or y.max() >= len(names)):
             raise DatasetFileError(f"{path}: y_{s} has labels outside 0..{len(names) - 1} "
                                    f"({len(names)} class names); the file is inconsistent")
-    prep = meta.get("preprocessing") or {}
     _check_stored_preprocessing(path, prep, data["X_train"])
-    paths = {s: data[f"paths_{s}"] for s in SPLITS} \
-        if all(f"paths_{s}" in data for s in SPLITS) else None
+    normalization = prep.get("normalization", "unit")
+    for s in SPLITS:
+        _check_stored_floats(path, f"X_{s}", data[f"X_{s}"], normalization)
+    paths = _stored_paths(path, data)
     return PreparedDataset(
         data["X_train"], data["y_train"].astype(np.int64), data["X_valid"],
         data["y_valid"].astype(np.int64), data["X_test"], data["y_test"].astype(np.int64),
-        names, dict(prep), paths, dict(meta.get("info") or {}))
+        names, dict(prep), paths, dict(info))
+
+
+#: the range of float32 images per normalisation (they are stored already normalised)
+_FLOAT_RANGES = {"unit": (0.0, 1.0), "centered": (-0.5, 0.5), "none": (0.0, 255.0)}
+#: slack on those ranges for float32 rounding
+_FLOAT_SLACK = 1e-5
+#: bytes decompressed per read of a member
+_READ_PIECE = 1 << 20
+
+
+def _inconsistent(path: Path, what: str) -> DatasetFileError:
+    return DatasetFileError(f"{path}: {what}; the file is corrupt or inconsistent: rebuild "
+                            f"it with 'neurallab images build <folder> --out {path}'")
+
+
+def _brief(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every ``.npy`` member of the archive, each checked before it is allocated.
+
+    Members of other names, or compressed by another method than ``np.savez``
+    uses (stored or deflate), are refused; so are object arrays (pickle), and a
+    header whose shape needs more bytes than the member holds or than its
+    compressed size can hold (a zip bomb): nothing is allocated for those.
+    """
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        for info in infos:
+            if not info.filename.endswith(".npy"):
+                raise _inconsistent(path, f"member {info.filename!r} is not a .npy array "
+                                          "(a prepared data set holds only .npy arrays)")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise _inconsistent(path, f"member {info.filename!r} uses compression "
+                                          f"method {info.compress_type}, which neurallab "
+                                          "never writes")
+        for info in infos:
+            key = info.filename[:-4]
+            with zf.open(info) as f:
+                out[key] = _read_member(path, info, f)
+    return out
+
+
+def _read_member(path: Path, info: zipfile.ZipInfo, f) -> np.ndarray:
+    name = info.filename
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise _inconsistent(path, f"member {name!r} is .npy format version {version}, "
+                                  "which neurallab never writes")
+    if dtype.hasobject:
+        raise DatasetFileError(f"{path} holds pickled Python objects; it is refused "
+                               "(a prepared data set never needs them)")
+    header_len = f.tell()
+    count = math.prod(shape)
+    nbytes = count * dtype.itemsize
+    held = info.file_size - header_len
+    if nbytes != held:
+        raise _inconsistent(path, f"member {name!r} declares shape {shape} of {dtype} = "
+                                  f"{nbytes:,} bytes, but holds {max(held, 0):,}")
+    most = info.compress_size if info.compress_type == zipfile.ZIP_STORED else \
+        _MAX_DEFLATE_RATIO * info.compress_size + 4096
+    if nbytes + header_len > most:
+        raise _inconsistent(path, f"member {name!r} declares {nbytes:,} bytes, more than "
+                                  f"its {info.compress_size:,} compressed bytes can hold")
+    arr = np.empty(count, dtype=dtype)
+    view = memoryview(arr).cast("B") if nbytes else memoryview(bytearray())
+    filled = 0
+    while filled < nbytes:
+        piece = f.read(min(_READ_PIECE, nbytes - filled))
+        if not piece:
+            raise _inconsistent(path, f"member {name!r} ends after {filled:,} of its "
+                                      f"{nbytes:,} bytes")
+        view[filled:filled + len(piece)] = piece
+        filled += len(piece)
+    if f.read(1):  # also makes zipfile check the member's CRC-32
+        raise _inconsistent(path, f"member {name!r} holds more than the {nbytes:,} bytes "
+                                  "its header declares")
+    if fortran:
+        return arr.reshape(shape[::-1]).transpose()
+    return arr.reshape(shape)
+
+
+def _stored_class_names(path: Path, arr: np.ndarray) -> list[str]:
+    if arr.ndim != 1 or arr.dtype.kind != "U" or len(arr) == 0:
+        raise _inconsistent(path, f"class_names is a {arr.dtype} array of shape {arr.shape}, "
+                                  "not a list of class names (strings)")
+    names = [str(c) for c in arr]
+    seen, dup = set(), []
+    for n in names:
+        if n in seen and n not in dup:
+            dup.append(n)
+        seen.add(n)
+    if dup:
+        raise _inconsistent(path, f"class name{'s' if len(dup) > 1 else ''} "
+                                  f"{', '.join(map(repr, dup))} appear{'' if len(dup) > 1 else 's'}"
+                                  " more than once in class_names")
+    return names
+
+
+def _check_stored_floats(path: Path, key: str, X: np.ndarray, normalization: str) -> None:
+    """Float images are stored normalised: finite, inside the normalisation's range."""
+    if X.dtype.kind != "f" or not X.size:
+        return
+    if not np.isfinite(X).all():
+        bad = tuple(np.argwhere(~np.isfinite(X))[0].tolist())
+        raise _inconsistent(path, f"{key} holds NaN or infinite pixels (first at index "
+                                  f"{bad})")
+    lo, hi = _FLOAT_RANGES[normalization]
+    got_lo, got_hi = float(X.min()), float(X.max())
+    if got_lo < lo - _FLOAT_SLACK or got_hi > hi + _FLOAT_SLACK:
+        raise _inconsistent(path, f"{key} holds float values from {got_lo:g} to {got_hi:g}, "
+                                  f"but its normalization {normalization!r} gives values "
+                                  f"from {lo:g} to {hi:g}")
+
+
+def _stored_paths(path: Path, data: dict) -> dict | None:
+    have = [s for s in SPLITS if f"paths_{s}" in data]
+    if not have:
+        return None
+    if len(have) != len(SPLITS):
+        lack = [f"paths_{s}" for s in SPLITS if s not in have]
+        raise _inconsistent(path, f"it has {', '.join(f'paths_{s}' for s in have)} but not "
+                                  f"{', '.join(lack)}")
+    out = {}
+    for s in SPLITS:
+        p, n = data[f"paths_{s}"], len(data[f"y_{s}"])
+        if p.ndim != 1 or p.dtype.kind != "U":
+            raise _inconsistent(path, f"paths_{s} is a {p.dtype} array of shape {p.shape}, "
+                                      "not a list of file names (strings)")
+        if len(p) != n:
+            raise _inconsistent(path, f"paths_{s} has {len(p)} entries, but X_{s} has {n} "
+                                      "images")
+        out[s] = p
+    return out
 
 
 def _check_stored_preprocessing(path: Path, prep, X: np.ndarray) -> None:
@@ -1007,18 +1177,33 @@ def _check_stored_preprocessing(path: Path, prep, X: np.ndarray) -> None:
     whose inputs do not match its own preprocessing.
     """
     if not isinstance(prep, dict):
-        raise DatasetFileError(f"{path}: its preprocessing is {prep!r}, not a mapping; the "
-                               "file is corrupt")
-    if "image_size" in prep and list(prep["image_size"]) != list(X.shape[1:3]):
-        raise DatasetFileError(f"{path}: its preprocessing says image_size "
-                               f"{prep['image_size']}, but its images are "
-                               f"{X.shape[1]}×{X.shape[2]}; the file is inconsistent")
-    color = prep.get("color_mode", "rgb" if X.ndim == 4 else "grayscale")
-    if color != ("rgb" if X.ndim == 4 else "grayscale"):
-        raise DatasetFileError(f"{path}: its preprocessing says color_mode {color!r}, but "
-                               f"its images have shape {X.shape[1:]}; the file is "
-                               "inconsistent")
-    if prep.get("normalization", "unit") not in NORMALIZATIONS:
+        raise DatasetFileError(f"{path}: its preprocessing is {_brief(prep)}, not a mapping; "
+                               "the file is corrupt; rebuild it with 'neurallab images "
+                               "build'")
+    if "image_size" in prep:
+        size = prep["image_size"]
+        if not (isinstance(size, list) and len(size) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+            raise _inconsistent(path, f"its preprocessing has image_size {_brief(size)}, "
+                                      "not [height, width]")
+        if size != list(X.shape[1:3]):
+            raise DatasetFileError(f"{path}: its preprocessing says image_size "
+                                   f"{size}, but its images are {X.shape[1]}×{X.shape[2]}; "
+                                   "the file is inconsistent; rebuild it with 'neurallab "
+                                   "images build'")
+    channels = X.shape[3] if X.ndim == 4 else 1
+    actual = "rgb" if channels == 3 else "grayscale"
+    color = prep.get("color_mode", actual)
+    if color not in ("grayscale", "rgb") or color != actual:
+        raise DatasetFileError(f"{path}: its preprocessing says color_mode {_brief(color)}, "
+                               f"but its images have shape {X.shape[1:]}; the file is "
+                               "inconsistent; rebuild it with 'neurallab images build'")
+    normalization = prep.get("normalization", "unit")
+    if not isinstance(normalization, str) or normalization not in NORMALIZATIONS:
         raise DatasetFileError(f"{path}: unknown normalization "
-                               f"{prep.get('normalization')!r} in its preprocessing (known: "
-                               f"{', '.join(NORMALIZATIONS)}); the file is corrupt")
+                               f"{_brief(normalization)} in its preprocessing (known: "
+                               f"{', '.join(NORMALIZATIONS)}); the file is corrupt; rebuild "
+                               "it with 'neurallab images build'")
+    if "invert" in prep and not isinstance(prep["invert"], bool):
+        raise _inconsistent(path, f"its preprocessing has invert {_brief(prep['invert'])}, "
+                                  "not true or false")
