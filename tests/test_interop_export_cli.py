@@ -134,6 +134,29 @@ def test_missing_extra_names_the_pip_command(model, tmp_path, capsys, monkeypatc
     assert 'pip install "neurallab[onnx]"' in capsys.readouterr().err
 
 
+def test_the_check_fails_the_command_when_the_file_disagrees(model, tmp_path, capsys,
+                                                            monkeypatch):
+    from neurallab import interop
+
+    real = interop.run_exported
+    monkeypatch.setattr(interop, "run_exported",
+                        lambda path, X, fmt: real(path, X, fmt) * (1 + 1e-3))  # a broken file
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(model[0]), "--out", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "(relative 0.001; FAILED: tolerance 1e-10)" in printed and out.exists()
+
+
+def test_a_check_that_cannot_run_says_the_file_is_written(model, tmp_path, capsys,
+                                                          monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(model[0]), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out} is written, but checking it needs its framework" in err
+    assert "--no-check" in err and out.exists()
+
+
 def test_help_shows_examples(capsys):
     with pytest.raises(SystemExit):
         main(["export", "--help"])

@@ -167,6 +167,25 @@ def test_from_keras_needs_a_built_sequential(keras):
         from_keras(keras.Sequential([keras.layers.Dense(1)]))
 
 
+def test_from_keras_reads_the_kernel_a_lora_layer_computes_with(keras):
+    """With LoRA enabled, a Dense computes with its base kernel plus the low-rank
+    update; reading the base kernel alone gave outputs 1.5 off, silently."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"),
+                              keras.layers.Dense(2)])
+    model.layers[0].enable_lora(2)
+    model.layers[0].lora_kernel_b.assign(np.ones((2, 3), dtype="float32"))
+    X = np.random.default_rng(0).standard_normal((5, 4)).astype("float32")
+    net = from_keras(model)
+    assert _rel_err(net.forward(X), _run(keras, model, X)) <= 1e-6
+
+
+def test_from_keras_refuses_inputs_that_are_not_rows(keras):
+    model = keras.Sequential([keras.Input((4, 3)), keras.layers.Dense(2)])
+    with pytest.raises(InputError, match=r"takes inputs of shape \(None, 4, 3\); a neurallab "
+                                         r"network takes rows of numbers"):
+        from_keras(model)
+
+
 def test_export_keras_file_loads_in_keras(keras, tmp_path):
     net = _net("tanh", "softmax", True, "float32", input_scaler="standard")
     X = np.random.default_rng(5).normal(loc=3.0, scale=2.0, size=(20, 4))
@@ -180,6 +199,20 @@ def test_export_keras_file_loads_in_keras(keras, tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would create it
     with pytest.raises(InputError, match=r"must end in \.keras"):
         export_keras(net, tmp_path / "net.h5")
+
+
+def test_an_unavailable_backend_is_named_as_such(monkeypatch):
+    """Keras installed, the backend KERAS_BACKEND names not: say that, not 'install Keras'."""
+    from neurallab.interop import _deps
+
+    def fail(name):
+        raise ModuleNotFoundError("No module named 'tensorflow'")
+
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.setattr(_deps.importlib, "import_module", fail)
+    with pytest.raises(MissingExtraError, match=r"Keras is installed, but the backend "
+                                                r"KERAS_BACKEND='tensorflow' asks for is not"):
+        _deps.import_keras("to_keras")
 
 
 def test_missing_keras_names_the_extra(monkeypatch, keras):

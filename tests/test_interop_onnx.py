@@ -117,8 +117,19 @@ def test_float64_network_exported_as_float32():
 
 def test_bad_arguments_get_clear_errors(tmp_path):
     net = _net("relu", "relu", True, "float32")
-    with pytest.raises(InputError, match="opset must be an integer of at least 13"):
-        to_onnx(net, opset=11)
+    for opset in (11, 99, True, "17"):
+        with pytest.raises(InputError, match=r"opset must be an integer from 13 \(Softmax "
+                                             r"over the last axis\) to \d+"):
+            to_onnx(net, opset=opset)
+    with pytest.raises(InputError, match="X has 3 columns but the ONNX model takes 4 inputs"):
+        run_onnx(to_onnx(net), np.ones((2, 3)))
+    with pytest.raises(InputError, match="X must be 2-D"):
+        run_onnx(to_onnx(net), np.ones(4))
+    bad = net.copy()
+    bad.params[0] = np.nan
+    with pytest.raises(InputError, match=r"to_onnx: the network's parameters hold NaN"):
+        to_onnx(bad, tmp_path / "nan.onnx")
+    assert not (tmp_path / "nan.onnx").exists()
     with pytest.raises(InputError, match="dtype must be 'float32' or 'float64'"):
         to_onnx(net, dtype="float16")
     with pytest.raises(InputTypeError, match="to_onnx takes a neurallab Network"):

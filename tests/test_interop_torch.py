@@ -290,6 +290,10 @@ def test_from_torch_single_layer_softmax_classifier():
      "layer [2] Linear takes 4 inputs but layer [0] Linear gives 3 outputs"),
     (nn.Sequential(nn.Linear(2, 3).half()),
      "has parameters of dtype float16"),
+    (nn.Sequential(nn.Linear(2, 3).to(torch.bfloat16)),      # NumPy has no bfloat16
+     "has parameters of dtype bfloat16 (layer [0] Linear)"),
+    (nn.Sequential(nn.Linear(2, 3, device="meta")),
+     "layer [0] Linear is on the 'meta' device: it has shapes but no weights"),
     (nn.Sequential(nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 1).double()),
      "has parameters of dtype float32, float64"),
     (nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.5)),
@@ -304,6 +308,53 @@ def test_from_torch_refuses_what_it_cannot_represent(model, message):
     with pytest.raises(InputError) as err:
         from_torch(model)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("where", ["hidden", "output", "both"])
+def test_a_leaky_relu_slope_of_its_own_is_exported_layer_by_layer(where, tmp_path):
+    """LeakyReLU(alpha=...) objects may differ between hidden and output layers; every
+    export used the hidden slope (or 0.01) for all, and save dropped it."""
+    from neurallab.activations import LeakyReLU
+    from neurallab.interop import to_onnx
+
+    hidden = LeakyReLU(alpha=0.2) if where != "output" else "leaky_relu"
+    output = LeakyReLU(alpha=0.3) if where != "hidden" else "leaky_relu"
+    net = nl.Network([4, 5, 3], activation=hidden, output_activation=output, seed=1)
+    X = np.random.default_rng(0).normal(size=(7, 4))
+    Y = net.forward(X)
+    with torch.no_grad():
+        np.testing.assert_allclose(to_torch(net)(torch.from_numpy(X)).numpy(), Y, rtol=1e-12)
+    pytest.importorskip("onnxruntime")
+    from neurallab.interop import run_onnx
+
+    np.testing.assert_allclose(run_onnx(to_onnx(net), X), Y, rtol=1e-12)
+    net.save(tmp_path / "leaky.safetensors")
+    np.testing.assert_array_equal(nl.load(tmp_path / "leaky.safetensors").forward(X), Y)
+
+
+def test_the_exported_program_gives_plain_tensors(tmp_path):
+    """Frozen parameters: `torch.export.load(...).module()(x).numpy()` works as shown."""
+    from neurallab.interop import export_torch
+
+    net = nl.Network([2, 3, 1], seed=0)
+    export_torch(net, tmp_path / "m.pt2")
+    out = torch.export.load(str(tmp_path / "m.pt2")).module()(
+        torch.tensor([[0.8, 0.3]], dtype=torch.float64))
+    assert not out.requires_grad
+    np.testing.assert_allclose(out.numpy(), net.forward([[0.8, 0.3]]), rtol=1e-12)
+
+
+def test_run_exported_refuses_damaged_files_and_wrong_inputs(tmp_path):
+    from neurallab.errors import ModelFileError
+    from neurallab.interop import export_torch, run_exported
+
+    junk = tmp_path / "junk.pt2"
+    junk.write_bytes(b"not a torch program")
+    with pytest.raises(ModelFileError, match=r"junk.pt2 is not a readable torch export"):
+        run_exported(junk, np.ones((1, 2)))
+    export_torch(nl.Network([2, 3, 1], seed=0), tmp_path / "m.pt2")
+    with pytest.raises(InputError, match=r"X has 3 columns but .*m.pt2 takes 2 inputs"):
+        run_exported(tmp_path / "m.pt2", np.ones((4, 3)))
 
 
 def test_from_torch_refuses_nan_weights():

@@ -43,7 +43,7 @@ from ._validation import (
     check_same_rows,
     check_seed,
 )
-from .activations import get_activation
+from .activations import LeakyReLU, get_activation
 from .errors import InputError, InputTypeError
 from .losses import Loss, get_loss
 from .preprocessing import Scaler, get_scaler
@@ -627,8 +627,18 @@ class Network:
 
     # ------------------------------------------------------------------ misc
     def config(self) -> dict:
-        """Plain-JSON description of everything but the parameter values."""
+        """Plain-JSON description of everything but the parameter values.
+
+        An activation is stored by name; a leaky ReLU with a slope of its own
+        (``LeakyReLU(alpha=0.2)``) also stores that slope (``activation_alpha``,
+        ``output_activation_alpha``), so a saved network computes what it did.
+        """
+        slopes = {f"{key}_alpha": float(act.alpha)
+                  for key, act in (("activation", self.activation),
+                                   ("output_activation", self.output_activation))
+                  if isinstance(act, LeakyReLU) and act.alpha != LeakyReLU.alpha}
         return {
+            **slopes,
             "layer_sizes": list(self.layer_sizes),
             "activation": self.activation.name,
             "output_activation": self.output_activation.name,
@@ -647,10 +657,18 @@ class Network:
     @classmethod
     def from_config(cls, config: dict) -> Network:
         """Rebuild an (untrained) network from :meth:`config`."""
+        def activation(key: str):
+            if f"{key}_alpha" in config:  # a leaky ReLU with a slope of its own
+                if config[key] != "leaky_relu":
+                    raise InputError(f"{key}_alpha is given for {config[key]!r}, which has "
+                                     "no slope")
+                return LeakyReLU(alpha=float(config[f"{key}_alpha"]))
+            return config[key]
+
         net = cls(
             config["layer_sizes"],
-            activation=config["activation"],
-            output_activation=config["output_activation"],
+            activation=activation("activation"),
+            output_activation=activation("output_activation"),
             bias=config["bias"],
             init=config.get("init", "normal"),
             dtype=config.get("dtype", "float64"),

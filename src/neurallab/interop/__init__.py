@@ -152,14 +152,37 @@ def run_exported(path, X, format: str | None = None) -> np.ndarray:
         raise ModelFileError(f"exported model {path} does not exist")
     if format == "onnx":
         return run_onnx(path, X)
+    unreadable = (f"{path} is not a readable {format} export ({{}}); write one with "
+                  "neurallab.interop.export")
     if format == "torch":
         torch = import_torch("run_exported")
-        program = torch.export.load(str(path))
+        try:
+            program = torch.export.load(str(path))
+        except Exception as exc:  # zip, pickle and torch errors alike
+            raise ModelFileError(unreadable.format(f"{type(exc).__name__}: {exc}")) from exc
         dt = next(iter(program.state_dict.values())).dtype
+        example = program.example_inputs[0][0] if program.example_inputs else None
+        Xa = _inputs(X, None if example is None else int(example.shape[1]), path)
         with torch.no_grad():
-            out = program.module()(torch.as_tensor(np.asarray(X), dtype=dt))
+            out = program.module()(torch.as_tensor(Xa, dtype=dt))
         return out.numpy()
     keras = import_keras("run_exported")
-    model = keras.models.load_model(path)
+    try:
+        model = keras.models.load_model(path)
+    except Exception as exc:  # Keras reports a damaged archive in several ways
+        raise ModelFileError(unreadable.format(f"{type(exc).__name__}: {exc}")) from exc
     dt = model.layers[0].dtype
-    return np.asarray(keras.ops.convert_to_numpy(model(np.asarray(X, dtype=dt))))
+    Xa = _inputs(X, model.input_shape[-1], path)
+    return np.asarray(keras.ops.convert_to_numpy(model(Xa.astype(dt, copy=False))))
+
+
+def _inputs(X, n_inputs: int | None, path) -> np.ndarray:
+    """``X`` checked as for ``Network.predict`` (2-D, numeric, finite) and against the
+    exported model's number of inputs."""
+    from .._validation import as_float_array
+
+    Xa = as_float_array(X, "X", np.float64)
+    if n_inputs is not None and Xa.shape[1] != n_inputs:
+        raise InputError(f"X has {Xa.shape[1]} columns but {path} takes {n_inputs} inputs; "
+                         f"pass data of shape (n_samples, {n_inputs})")
+    return Xa

@@ -80,12 +80,16 @@ def add_activation(layers: list[LayerSpec], act: str | None, label: str, source:
 
 
 def check_network(net, purpose: str) -> Network:
-    """Raise a clear :class:`InputTypeError` unless ``net`` is a :class:`Network`."""
+    """Raise a clear error unless ``net`` is a :class:`Network` with finite parameters
+    (a NaN weight would be written out and make every output NaN)."""
     if not isinstance(net, Network):
         raise InputTypeError(
             f"{purpose} takes a neurallab Network, got {type(net).__name__}; build one "
             "with neurallab.Network([...]) or load one with neurallab.load(path)"
         )
+    if not np.isfinite(net.params).all():
+        raise InputError(f"{purpose}: the network's parameters hold NaN or infinite values "
+                         "(did its training diverge?); nothing was exported")
     return net
 
 
@@ -105,6 +109,15 @@ def export_dtype(net: Network, dtype) -> np.dtype:
 def layer_activations(net: Network) -> list[str]:
     """neurallab's activation name for each weight layer (hidden ones, then output)."""
     return [net.activation.name] * (net.n_layers - 1) + [net.output_activation.name]
+
+
+def layer_slopes(net: Network) -> list[float]:
+    """Each weight layer's leaky-ReLU slope (``alpha``; 0.01 unless the network was
+    built with a ``LeakyReLU(alpha=...)`` of its own; unused by other activations).
+    The hidden layers' and the output layer's slopes may differ."""
+    hidden = float(getattr(net.activation, "alpha", 0.01))
+    output = float(getattr(net.output_activation, "alpha", 0.01))
+    return [hidden] * (net.n_layers - 1) + [output]
 
 
 def assemble(layers: list[LayerSpec], source: str, *, dense: str = "Linear",

@@ -15,6 +15,7 @@ Keras has not been imported yet*; a backend the user chose (any of them) is kept
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from types import ModuleType
@@ -48,7 +49,20 @@ def import_keras(purpose: str = "this function") -> ModuleType:
     """``keras`` (3.x), on the PyTorch backend unless ``KERAS_BACKEND`` says otherwise."""
     if "keras" not in sys.modules:
         os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = _import("keras", "Keras 3", "keras", purpose)
+    backend = os.environ.get("KERAS_BACKEND", "torch")
+    try:
+        keras = importlib.import_module("keras")
+    except ImportError as exc:
+        if backend != "torch" and importlib.util.find_spec("keras") is not None:
+            raise MissingExtraError(
+                f"{purpose}: Keras is installed, but the backend KERAS_BACKEND={backend!r} "
+                f"asks for is not ({exc}); set KERAS_BACKEND=torch (the backend "
+                "neurallab[keras] installs) or unset it"
+            ) from exc
+        raise MissingExtraError(
+            f"{purpose} needs Keras 3, which is not installed (import 'keras' failed: "
+            f"{exc}); install it with: pip install \"neurallab[keras]\""
+        ) from exc
     major = int(str(getattr(keras, "__version__", "0")).split(".")[0] or 0)
     if major < 3:
         raise MissingExtraError(

@@ -18,6 +18,7 @@ from ._common import (
     check_network,
     export_dtype,
     layer_activations,
+    layer_slopes,
 )
 from ._deps import import_keras
 
@@ -89,8 +90,8 @@ def to_keras(net, *, dtype=None, include_scalers: bool = False):
     if include_scalers and net.input_scaler is not None and net.input_scaler.fitted:
         layers.append(_scaler_layer(keras, net.input_scaler, dt, False, "input_scaling"))
     dense = []
-    alpha = float(getattr(net.activation, "alpha", 0.01))
-    for l, (W, act) in enumerate(zip(net.W, layer_activations(net), strict=True)):
+    for l, (W, act, alpha) in enumerate(zip(net.W, layer_activations(net), layer_slopes(net),
+                                             strict=True)):
         layer = keras.layers.Dense(W.shape[1], activation=_KERAS_ACTIVATIONS[act] or "linear",
                                    use_bias=net.bias, dtype=dt.name, name=f"dense_{l}")
         dense.append(layer)
@@ -197,6 +198,11 @@ def from_keras(model):
     if not model.built:
         raise InputError(f"{source} is not built, so it has no weights yet; start it with "
                          "keras.Input(shape=(n_inputs,)) or call model.build((None, n_inputs))")
+    shape = tuple(model.input_shape)
+    if len(shape) != 2:
+        raise InputError(f"{source} takes inputs of shape {shape}; a neurallab network takes "
+                         "rows of numbers, shape (None, n_inputs): flatten the input first "
+                         "(keras.Input(shape=(n_inputs,)))")
     L = keras.layers
     layers: list[LayerSpec] = []
     scalers = [None, None]
@@ -204,9 +210,10 @@ def from_keras(model):
     for i, layer in enumerate(model.layers):
         label = f"{layer.name!r} ({type(layer).__name__})"
         if type(layer) is L.Dense:
-            weights = [np.asarray(keras.ops.convert_to_numpy(w)) for w in layer.weights]
-            W = weights[0].copy()
-            b = weights[1].copy() if layer.use_bias else None
+            # layer.kernel is the kernel the layer computes with: with LoRA enabled, the
+            # base kernel plus its low-rank update (layer.weights[0] is the base alone)
+            W = np.array(keras.ops.convert_to_numpy(layer.kernel))
+            b = np.array(keras.ops.convert_to_numpy(layer.bias)) if layer.use_bias else None
             act = _activation_fn(layer.activation, label)
             layers.append(LayerSpec(W, b, None if act == "identity" else act, label))
             continue

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import as_float_array
 from ..errors import InputError, ModelFileError
 from ..io import atomic_write_bytes
-from ._common import check_network, export_dtype, layer_activations
+from ._common import check_network, export_dtype, layer_activations, layer_slopes
 from ._deps import import_onnx, import_onnxruntime
 
 __all__ = ["to_onnx", "run_onnx", "DEFAULT_OPSET"]
@@ -56,7 +57,7 @@ def to_onnx(net, path=None, *, dtype=None, opset: int = DEFAULT_OPSET,
     dtype : {"float32", "float64"}, optional
         Tensor type of the graph; defaults to the network's dtype.
     opset : int
-        ONNX opset (13 or newer).
+        ONNX opset: 13 up to the newest the installed ``onnx`` knows.
     include_scalers : bool
         Put the fitted scalers in the graph so it takes and returns raw units like
         :meth:`~neurallab.Network.predict_raw` (default); ``False`` gives the bare
@@ -73,9 +74,10 @@ def to_onnx(net, path=None, *, dtype=None, opset: int = DEFAULT_OPSET,
 
     check_network(net, "to_onnx")
     dt = export_dtype(net, dtype)
-    if not isinstance(opset, int) or opset < 13:
-        raise InputError(f"opset must be an integer of at least 13 (Softmax over the last "
-                         f"axis), got {opset!r}")
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not 13 <= opset <= newest:
+        raise InputError(f"opset must be an integer from 13 (Softmax over the last axis) to "
+                         f"{newest} (the newest this onnx package knows), got {opset!r}")
     elem = helper.np_dtype_to_tensor_dtype(dt)
     inits, nodes = [], []
 
@@ -93,11 +95,11 @@ def to_onnx(net, path=None, *, dtype=None, opset: int = DEFAULT_OPSET,
     if scalers[0] is not None and scalers[0].fitted:
         h = node("Sub", [h, const("input_offset", scalers[0].offset_)], "x_centred")
         h = node("Div", [h, const("input_scale", scalers[0].scale_)], "x_scaled")
-    for l, (W, b, act) in enumerate(zip(net.W, net.b, layer_activations(net), strict=True)):
+    for l, (W, b, act, alpha) in enumerate(zip(net.W, net.b, layer_activations(net),
+                                               layer_slopes(net), strict=True)):
         ins = [h, const(f"W{l}", W)] + ([] if b is None else [const(f"b{l}", b)])
         h = node("Gemm" if b is not None else "MatMul", ins, f"z{l}")
         op, attrs = _ONNX_ACTIVATIONS[act]
-        alpha = float(getattr(net.activation, "alpha", 0.01))
         if act == "leaky_relu" and dt == np.float64:
             # LeakyRelu's alpha is a float32 attribute: in float64 it would be off by
             # 2e-10, so build max(z, α·z) (0 < α < 1) from a float64 constant instead
@@ -157,4 +159,9 @@ def run_onnx(model, X) -> np.ndarray:
                              "with neurallab.interop.to_onnx") from exc
     inp = session.get_inputs()[0]
     dt = np.float64 if inp.type == "tensor(double)" else np.float32
-    return session.run(None, {inp.name: np.ascontiguousarray(X, dtype=dt)})[0]
+    X = as_float_array(X, "X", dt)
+    width = inp.shape[-1] if inp.shape else None
+    if isinstance(width, int) and X.shape[1] != width:
+        raise InputError(f"X has {X.shape[1]} columns but the ONNX model takes {width} "
+                         f"inputs; pass data of shape (n_samples, {width})")
+    return session.run(None, {inp.name: X})[0]

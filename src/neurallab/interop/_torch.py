@@ -17,6 +17,7 @@ from ._common import (
     check_network,
     export_dtype,
     layer_activations,
+    layer_slopes,
 )
 from ._deps import import_torch
 
@@ -33,10 +34,6 @@ _TORCH_ACTIVATIONS = {
 }
 
 _SUPPORTED = "Linear, Sigmoid, Tanh, ReLU, LeakyReLU(0.01), Identity, Softmax(dim=-1), Dropout"
-
-
-def _alpha(net) -> float:
-    return float(getattr(net.activation, "alpha", getattr(net.output_activation, "alpha", 0.01)))
 
 
 def to_torch(net, *, dtype=None):
@@ -71,13 +68,14 @@ def to_torch(net, *, dtype=None):
     dt = export_dtype(net, dtype)
     tdt = getattr(torch, dt.name)
     modules = []
-    for W, b, act in zip(net.W, net.b, layer_activations(net), strict=True):
+    for W, b, act, alpha in zip(net.W, net.b, layer_activations(net), layer_slopes(net),
+                                strict=True):
         lin = nn.Linear(W.shape[0], W.shape[1], bias=b is not None, dtype=tdt)
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T, dtype=dt)))
             if b is not None:
                 lin.bias.copy_(torch.from_numpy(np.asarray(b, dtype=dt)))
-        modules += [lin, _TORCH_ACTIVATIONS[act](nn, _alpha(net))]
+        modules += [lin, _TORCH_ACTIVATIONS[act](nn, alpha)]
     return nn.Sequential(*modules)
 
 
@@ -138,6 +136,7 @@ def from_torch(module):
     for name, child in module.named_children():
         label = f"[{name}] {type(child).__name__}"
         if type(child) is nn.Linear:
+            _check_tensor(child.weight, label, torch)
             W = child.weight.detach().cpu().numpy().T.copy()
             b = None if child.bias is None else child.bias.detach().cpu().numpy().copy()
             layers.append(LayerSpec(W, b, None, label))
@@ -148,6 +147,20 @@ def from_torch(module):
             add_activation(layers, _torch_activation(child, nn, label), label, source,
                            "Linear", _SUPPORTED)
     return assemble(layers, source, dense="Linear")
+
+
+def _check_tensor(weight, label: str, torch) -> None:
+    """A weight NumPy can read: not bfloat16 (NumPy has no such type; float16 is read,
+    then refused with the other dtypes by ``assemble``), and not on the ``meta``
+    device, which holds shapes only."""
+    if weight.device.type == "meta":
+        raise InputError(f"layer {label} is on the 'meta' device: it has shapes but no "
+                         "weights; load or initialise the model's weights first")
+    if weight.dtype not in (torch.float16, torch.float32, torch.float64):  # NumPy lacks it
+        name = str(weight.dtype).removeprefix("torch.")
+        raise InputError(f"the torch.nn.Sequential has parameters of dtype {name} (layer "
+                         f"{label}); neurallab needs all of them float32 or all float64 — "
+                         "convert the model first (e.g. model.double() or model.float())")
 
 
 def _raw_units_module(net, dtype):
@@ -213,6 +226,9 @@ def export_torch(net, path, *, dtype=None, include_scalers: bool = True) -> Path
     check_network(net, "export_torch")
     module = _raw_units_module(net, dtype) if include_scalers else to_torch(net, dtype=dtype)
     module.eval()
+    # frozen: the exported program is for inference; with trainable parameters its
+    # outputs would require grad, and .numpy() on them would fail
+    module.requires_grad_(False)
     tdt = next(module.parameters()).dtype
     example = torch.zeros((2, net.n_inputs), dtype=tdt)
     batch = torch.export.Dim("batch")
