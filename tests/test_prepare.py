@@ -431,7 +431,7 @@ def test_prepare_dataset_refuses_nan_pixels(sample, bad):
         prepare_dataset(images, sample.y_train[:10], sample.class_names)
 
 
-# ---------------------------------------------------------------------- every stored field checked
+# ---------------------------------------------------------------- every stored field checked
 @pytest.fixture(scope="module")
 def small_file(tmp_path_factory):
     """A small valid prepared file and its arrays and meta, to damage one field at a time."""
@@ -596,3 +596,76 @@ def test_load_allocates_nothing_for_a_zip_bomb(small_file, tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 64 << 20, f"peak {peak:,} bytes"
+
+
+# ---------------------------------------------------------------- what save writes, load reads
+def _pixels():
+    rng = np.random.default_rng(1)
+    return rng.integers(0, 256, (40, 6, 6), dtype=np.uint8), np.repeat(np.arange(2), 20)
+
+
+@pytest.mark.parametrize("convert, dtype", [
+    (lambda X: X.astype(np.float64), np.uint8),      # whole numbers 0-255: pixels
+    (lambda X: X.astype(np.int64), np.uint8),
+    (lambda X: X.astype(np.uint16), np.uint8),
+    (lambda X: X.astype(np.float64) / 255, np.float32),  # normalised inputs ('unit')
+    (lambda X: (X > 127).astype(np.float64), np.float32),  # 0/1 floats stay inputs
+])
+def test_save_writes_only_what_load_reads(tmp_path, convert, dtype):
+    X, y = _pixels()
+    ds = prepare_dataset(convert(X), y, ["a", "b"], valid=0.25, test=0.25)
+    ds.save(tmp_path / "d.npz")
+    back = load_dataset(tmp_path / "d.npz")
+    assert back.X_train.dtype == dtype
+    np.testing.assert_allclose(back.inputs("train"), ds.inputs("train"), atol=1e-6)
+    np.testing.assert_allclose(back.inputs("test"), ds.inputs("test"), atol=1e-6)
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    X, y = _pixels()
+    ds = prepare_dataset(X, y, ["a", "b"])
+    half = prepare.PreparedDataset(
+        X[:20] + 0.5, y[:20], X[20:30] + 0.5, y[20:30], X[30:] + 0.5, y[30:], ["a", "b"],
+        dict(ds.preprocessing))
+    with pytest.raises(InputError, match=r"X_train holds float64 values from 0\.5 to 255\.5: "
+                                         "neither pixels"):
+        half.save(tmp_path / "h.npz")
+    wide = prepare.PreparedDataset(
+        X[:20].astype(np.int64) * 2, y[:20], X[20:30], y[20:30], X[30:], y[30:], ["a", "b"],
+        dict(ds.preprocessing))
+    with pytest.raises(InputError, match="X_train holds int64 whole numbers from 0 to 5"):
+        wide.save(tmp_path / "w.npz")
+    for change, message in (({"image_size": [8, 8]}, "image_size [8, 8], but its images are "
+                                                     "6×6"),
+                            ({"color_mode": "rgb"}, "color_mode 'rgb', but its images have"),
+                            ({"invert": "no"}, "invert 'no', not true or false")):
+        bad = prepare.PreparedDataset(ds.X_train, ds.y_train, ds.X_valid, ds.y_valid,
+                                      ds.X_test, ds.y_test, ["a", "b"],
+                                      {**ds.preprocessing, **change})
+        with pytest.raises(InputError, match=re.escape(message)) as err:
+            bad.save(tmp_path / "p.npz")
+        assert "nothing was written" in str(err.value)
+    twice = prepare.PreparedDataset(ds.X_train, ds.y_train, ds.X_valid, ds.y_valid,
+                                    ds.X_test, ds.y_test, ["a", "a"], ds.preprocessing)
+    with pytest.raises(InputError, match="class name 'a' appears more than once"):
+        twice.save(tmp_path / "t.npz")
+    assert not list(tmp_path.iterdir())
+
+
+def test_save_stores_numpy_scalars_in_info(tmp_path):
+    X, y = _pixels()
+    prepare_dataset(X, y, ["a", "b"], seed=np.int64(3),
+                    info={"n": np.float32(0.5)}).save(tmp_path / "s.npz")
+    assert load_dataset(tmp_path / "s.npz").info == {"n": 0.5, "seed": 3}
+
+
+def test_one_channel_images_are_grayscale(tmp_path):
+    X, y = _pixels()
+    ds = prepare_dataset(X[..., None], y, ["a", "b"])
+    assert ds.preprocessing["color_mode"] == "grayscale"
+    ds.save(tmp_path / "g.npz")
+    back = load_dataset(tmp_path / "g.npz")
+    assert back.X_train.shape[1:] == (6, 6, 1)
+    assert back.preprocessing["color_mode"] == "grayscale"
+    assert prepare_dataset(np.repeat(X[..., None], 3, axis=3), y,
+                           ["a", "b"]).preprocessing["color_mode"] == "rgb"

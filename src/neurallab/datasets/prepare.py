@@ -863,7 +863,10 @@ def prepare_dataset(images, labels, class_names: Sequence[str], *, valid=0.1, te
 
     Parameters
     ----------
-    images : ndarray (n, h, w[, 3])
+    images : ndarray (n, h, w[, 1 or 3])
+        Pixels (uint8, or whole numbers 0–255 of any dtype: stored as uint8), or
+        float inputs already normalised as ``preprocessing`` says (stored as
+        float32); see :func:`save_dataset`.
     labels : array-like (n,)
     class_names : sequence of str
     valid, test : float or int
@@ -871,7 +874,7 @@ def prepare_dataset(images, labels, class_names: Sequence[str], *, valid=0.1, te
     seed : int, optional
     preprocessing : dict, optional
         What made the images (default: ``unit`` normalisation of their size,
-        grayscale or rgb by their shape).
+        ``rgb`` for 3 channels, else ``grayscale``, including ``(n, h, w, 1)``).
     paths : sequence of str, optional
         Source file of each image, kept per split.
     info : dict, optional
@@ -886,8 +889,11 @@ def prepare_dataset(images, labels, class_names: Sequence[str], *, valid=0.1, te
                          "class names")
     if preprocessing is None:
         preprocessing = {"image_size": list(X.shape[1:3]),
-                         "color_mode": "rgb" if X.ndim == 4 else "grayscale",
+                         "color_mode": "rgb" if X.ndim == 4 and X.shape[3] == 3
+                         else "grayscale",
                          "normalization": "unit", "invert": False}
+    X = _storable_images(X, preprocessing.get("normalization", "unit")
+                         if isinstance(preprocessing, Mapping) else "unit")
     sp = stratified_split(y, valid=valid, test=test, seed=seed)
     p = None if paths is None else np.asarray(list(paths), dtype=str)
     if p is not None and len(p) != len(X):
@@ -905,21 +911,83 @@ def save_dataset(dataset: PreparedDataset, path) -> None:
 
     Keys: ``X_<split>``, ``y_<split>``, ``paths_<split>`` (if any), ``class_names``
     (strings) and ``meta`` (a JSON string: format, version, preprocessing, info).
+
+    Images are stored as uint8 or float32, the two dtypes :func:`load_dataset`
+    reads: uint8 pixels as they are; whole numbers from 0 to 255 of any other
+    dtype as uint8 pixels; other floats as float32 if they lie in the range of the
+    preprocessing's normalisation (``unit`` [0, 1], ``centered`` [−0.5, 0.5],
+    ``none`` [0, 255]), as already normalised inputs. Everything is then checked
+    exactly as :func:`load_dataset` checks a file, so a file that is written can
+    always be loaded.
+
+    Raises
+    ------
+    InputError
+        Images that are neither pixels nor normalised inputs, or any other content
+        :func:`load_dataset` would refuse (preprocessing that does not describe the
+        images, duplicate class names, ...); nothing is written.
+    InputTypeError
+        ``info`` or ``preprocessing`` holding values JSON cannot store.
     """
     path = Path(os.fspath(path))
+    prep = dataset.preprocessing
+    normalization = prep.get("normalization", "unit") if isinstance(prep, Mapping) else "unit"
     arrays = {}
     for s in SPLITS:
         X, y = dataset.split(s)
-        arrays[f"X_{s}"] = np.ascontiguousarray(X)
+        arrays[f"X_{s}"] = np.ascontiguousarray(
+            _storable_images(_images(X, f"X_{s}"), normalization, f"X_{s}"))
         arrays[f"y_{s}"] = np.asarray(y, dtype=np.int64)
         if dataset.paths is not None:
             arrays[f"paths_{s}"] = np.asarray(dataset.paths[s], dtype=str)
     arrays["class_names"] = np.asarray(list(dataset.class_names), dtype=str)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
-            "preprocessing": dataset.preprocessing, "info": dataset.info}
-    arrays["meta"] = np.asarray(json.dumps(meta))
+            "preprocessing": prep, "info": dataset.info}
+    try:
+        text = json.dumps(meta, default=_json_value)
+    except (TypeError, ValueError) as exc:
+        raise InputTypeError(f"cannot save to {path}: the preprocessing or info holds a "
+                             f"value JSON cannot store ({exc}); use plain numbers, strings, "
+                             "lists and dicts") from None
+    arrays["meta"] = np.asarray(text)
+    try:  # what load_dataset will check, checked before writing
+        _check_contents(arrays, json.loads(text))
+    except _Invalid as exc:
+        raise InputError(f"cannot save to {path}: {exc}; nothing was written") from None
     with atomic_writer(path) as f:
         np.savez_compressed(f, **arrays)
+
+
+def _json_value(value):
+    """NumPy scalars and arrays in ``info`` as plain JSON values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} {_brief(value)} is not JSON")
+
+
+def _storable_images(X: np.ndarray, normalization, name: str = "images") -> np.ndarray:
+    """``X`` as uint8 pixels or float32 normalised inputs (see :func:`save_dataset`)."""
+    if X.dtype == np.uint8 or X.dtype.kind not in "iuf":
+        return X
+    if X.size == 0:
+        return X.astype(np.uint8 if X.dtype.kind in "iu" else np.float32)
+    lo, hi = X.min(), X.max()
+    pixels = bool(lo >= 0 and hi <= 255) and (X.dtype.kind in "iu"
+                                              or bool((X == np.round(X)).all()))
+    span = _FLOAT_RANGES.get(normalization) if isinstance(normalization, str) else None
+    if X.dtype.kind == "f" and span is not None and span[0] <= lo and hi <= span[1] \
+            and not (pixels and normalization == "none"):
+        return X.astype(np.float32, copy=False)
+    if pixels:
+        return X.astype(np.uint8)
+    kind = "whole numbers" if X.dtype.kind in "iu" else "values"
+    want = "" if span is None or X.dtype.kind != "f" else (
+        f", nor inputs normalised as {normalization!r} ({span[0]:g} to {span[1]:g})")
+    raise InputError(f"{name} holds {X.dtype} {kind} from {lo} to {hi}: neither pixels "
+                     f"(whole numbers 0 to 255){want}; rescale them to 0-255, or set the "
+                     "preprocessing's normalization to the one that made them")
 
 
 def load_dataset(path) -> PreparedDataset:
@@ -984,48 +1052,65 @@ def load_dataset(path) -> PreparedDataset:
             and version > FORMAT_VERSION:
         raise DatasetFileError(f"{path} has format version {version}, newer than this "
                                f"neurallab reads ({FORMAT_VERSION}); upgrade neurallab")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise _inconsistent(path, f"its format_version is {_brief(version)}, not a whole "
-                                  "number >= 1")
-    info = meta.get("info")
-    if info is None:
-        info = {}
-    if not isinstance(info, dict):
-        raise _inconsistent(path, f"its meta 'info' is {_brief(info)}, not a mapping")
-    prep = meta.get("preprocessing")
-    if prep is None:
-        prep = {}
     missing = [k for k in [f"{a}_{s}" for s in SPLITS for a in "Xy"] + ["class_names"]
                if k not in data]
     if missing:
         raise DatasetFileError(f"{path} lacks {', '.join(missing)}; the file is incomplete")
-    names = _stored_class_names(path, data["class_names"])
+    try:
+        names, prep, info, paths = _check_contents(data, meta)
+    except _Invalid as exc:
+        raise DatasetFileError(f"{path}: {exc}; the file is corrupt or inconsistent: "
+                               f"rebuild it with 'neurallab images build <folder> --out "
+                               f"{path}'") from None
+    return PreparedDataset(
+        data["X_train"], data["y_train"].astype(np.int64), data["X_valid"],
+        data["y_valid"].astype(np.int64), data["X_test"], data["y_test"].astype(np.int64),
+        names, dict(prep), paths, dict(info))
+
+
+class _Invalid(Exception):
+    """What :func:`_check_contents` found wrong (worded for both saving and loading)."""
+
+
+def _check_contents(data: dict, meta: dict):
+    """The checks :func:`load_dataset` makes of a file's arrays and meta.
+
+    :func:`save_dataset` makes them too, before writing, so that it never writes a
+    file :func:`load_dataset` refuses. Returns ``(class names, preprocessing, info,
+    paths)``; raises :class:`_Invalid`.
+    """
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _Invalid(f"its format_version is {_brief(version)}, not a whole number >= 1")
+    info = meta.get("info")
+    if info is None:
+        info = {}
+    if not isinstance(info, dict):
+        raise _Invalid(f"its meta 'info' is {_brief(info)}, not a mapping")
+    prep = meta.get("preprocessing")
+    if prep is None:
+        prep = {}
+    names = _stored_class_names(data["class_names"])
     shape = data["X_train"].shape[1:]
     for s in SPLITS:
         X, y = data[f"X_{s}"], data[f"y_{s}"]
         if X.dtype not in (np.uint8, np.float32) or X.ndim not in (3, 4) \
                 or X.shape[1:] != shape:
-            raise DatasetFileError(f"{path}: X_{s} is {X.dtype} {X.shape}; expected uint8 "
-                                   f"or float32 images of shape (n, {', '.join(map(str, shape))})"
-                                   "; rebuild it with 'neurallab images build'")
+            raise _Invalid(f"X_{s} is {X.dtype} {X.shape}; expected uint8 or float32 images "
+                           f"of shape (n, {', '.join(map(str, shape))})")
         if X.ndim == 4 and X.shape[3] not in (1, 3):
-            raise _inconsistent(path, f"X_{s} has shape {X.shape}: {X.shape[3]} colour "
-                                      "channels, but images have 1 (grayscale) or 3 (rgb)")
+            raise _Invalid(f"X_{s} has shape {X.shape}: {X.shape[3]} colour channels, but "
+                           "images have 1 (grayscale) or 3 (rgb)")
         if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != len(X):
-            raise DatasetFileError(f"{path}: y_{s} is {y.dtype} {y.shape}; expected {len(X)} "
-                                   "integer labels")
+            raise _Invalid(f"y_{s} is {y.dtype} {y.shape}; expected {len(X)} integer labels")
         if len(y) and (y.min() < 0 or y.max() >= len(names)):
-            raise DatasetFileError(f"{path}: y_{s} has labels outside 0..{len(names) - 1} "
-                                   f"({len(names)} class names); the file is inconsistent")
-    _check_stored_preprocessing(path, prep, data["X_train"])
+            raise _Invalid(f"y_{s} has labels outside 0..{len(names) - 1} ({len(names)} "
+                           "class names)")
+    _check_stored_preprocessing(prep, data["X_train"])
     normalization = prep.get("normalization", "unit")
     for s in SPLITS:
-        _check_stored_floats(path, f"X_{s}", data[f"X_{s}"], normalization)
-    paths = _stored_paths(path, data)
-    return PreparedDataset(
-        data["X_train"], data["y_train"].astype(np.int64), data["X_valid"],
-        data["y_valid"].astype(np.int64), data["X_test"], data["y_test"].astype(np.int64),
-        names, dict(prep), paths, dict(info))
+        _check_stored_floats(f"X_{s}", data[f"X_{s}"], normalization)
+    return names, prep, info, _stored_paths(data)
 
 
 #: the range of float32 images per normalisation (they are stored already normalised)
@@ -1115,10 +1200,10 @@ def _read_member(path: Path, info: zipfile.ZipInfo, f) -> np.ndarray:
     return arr.reshape(shape)
 
 
-def _stored_class_names(path: Path, arr: np.ndarray) -> list[str]:
+def _stored_class_names(arr: np.ndarray) -> list[str]:
     if arr.ndim != 1 or arr.dtype.kind != "U" or len(arr) == 0:
-        raise _inconsistent(path, f"class_names is a {arr.dtype} array of shape {arr.shape}, "
-                                  "not a list of class names (strings)")
+        raise _Invalid(f"class_names is a {arr.dtype} array of shape {arr.shape}, not a "
+                       "list of class names (strings)")
     names = [str(c) for c in arr]
     seen, dup = set(), []
     for n in names:
@@ -1126,50 +1211,47 @@ def _stored_class_names(path: Path, arr: np.ndarray) -> list[str]:
             dup.append(n)
         seen.add(n)
     if dup:
-        raise _inconsistent(path, f"class name{'s' if len(dup) > 1 else ''} "
-                                  f"{', '.join(map(repr, dup))} appear{'' if len(dup) > 1 else 's'}"
-                                  " more than once in class_names")
+        raise _Invalid(f"class name{'s' if len(dup) > 1 else ''} "
+                       f"{', '.join(map(repr, dup))} appear{'' if len(dup) > 1 else 's'} "
+                       "more than once in class_names")
     return names
 
 
-def _check_stored_floats(path: Path, key: str, X: np.ndarray, normalization: str) -> None:
+def _check_stored_floats(key: str, X: np.ndarray, normalization: str) -> None:
     """Float images are stored normalised: finite, inside the normalisation's range."""
     if X.dtype.kind != "f" or not X.size:
         return
     if not np.isfinite(X).all():
         bad = tuple(np.argwhere(~np.isfinite(X))[0].tolist())
-        raise _inconsistent(path, f"{key} holds NaN or infinite pixels (first at index "
-                                  f"{bad})")
+        raise _Invalid(f"{key} holds NaN or infinite pixels (first at index {bad})")
     lo, hi = _FLOAT_RANGES[normalization]
     got_lo, got_hi = float(X.min()), float(X.max())
     if got_lo < lo - _FLOAT_SLACK or got_hi > hi + _FLOAT_SLACK:
-        raise _inconsistent(path, f"{key} holds float values from {got_lo:g} to {got_hi:g}, "
-                                  f"but its normalization {normalization!r} gives values "
-                                  f"from {lo:g} to {hi:g}")
+        raise _Invalid(f"{key} holds float values from {got_lo:g} to {got_hi:g}, but its "
+                       f"normalization {normalization!r} gives values from {lo:g} to {hi:g}")
 
 
-def _stored_paths(path: Path, data: dict) -> dict | None:
+def _stored_paths(data: dict) -> dict | None:
     have = [s for s in SPLITS if f"paths_{s}" in data]
     if not have:
         return None
     if len(have) != len(SPLITS):
         lack = [f"paths_{s}" for s in SPLITS if s not in have]
-        raise _inconsistent(path, f"it has {', '.join(f'paths_{s}' for s in have)} but not "
-                                  f"{', '.join(lack)}")
+        raise _Invalid(f"it has {', '.join(f'paths_{s}' for s in have)} but not "
+                       f"{', '.join(lack)}")
     out = {}
     for s in SPLITS:
         p, n = data[f"paths_{s}"], len(data[f"y_{s}"])
         if p.ndim != 1 or p.dtype.kind != "U":
-            raise _inconsistent(path, f"paths_{s} is a {p.dtype} array of shape {p.shape}, "
-                                      "not a list of file names (strings)")
+            raise _Invalid(f"paths_{s} is a {p.dtype} array of shape {p.shape}, not a list "
+                           "of file names (strings)")
         if len(p) != n:
-            raise _inconsistent(path, f"paths_{s} has {len(p)} entries, but X_{s} has {n} "
-                                      "images")
+            raise _Invalid(f"paths_{s} has {len(p)} entries, but X_{s} has {n} images")
         out[s] = p
     return out
 
 
-def _check_stored_preprocessing(path: Path, prep, X: np.ndarray) -> None:
+def _check_stored_preprocessing(prep, X: np.ndarray) -> None:
     """The preprocessing a file claims must describe its images.
 
     A model trained on the file stores it, and ``predict`` applies it to image files:
@@ -1177,33 +1259,26 @@ def _check_stored_preprocessing(path: Path, prep, X: np.ndarray) -> None:
     whose inputs do not match its own preprocessing.
     """
     if not isinstance(prep, dict):
-        raise DatasetFileError(f"{path}: its preprocessing is {_brief(prep)}, not a mapping; "
-                               "the file is corrupt; rebuild it with 'neurallab images "
-                               "build'")
+        raise _Invalid(f"its preprocessing is {_brief(prep)}, not a mapping")
     if "image_size" in prep:
         size = prep["image_size"]
         if not (isinstance(size, list) and len(size) == 2 and all(
                 isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
-            raise _inconsistent(path, f"its preprocessing has image_size {_brief(size)}, "
-                                      "not [height, width]")
+            raise _Invalid(f"its preprocessing has image_size {_brief(size)}, not "
+                           "[height, width]")
         if size != list(X.shape[1:3]):
-            raise DatasetFileError(f"{path}: its preprocessing says image_size "
-                                   f"{size}, but its images are {X.shape[1]}×{X.shape[2]}; "
-                                   "the file is inconsistent; rebuild it with 'neurallab "
-                                   "images build'")
+            raise _Invalid(f"its preprocessing says image_size {size}, but its images are "
+                           f"{X.shape[1]}×{X.shape[2]}")
     channels = X.shape[3] if X.ndim == 4 else 1
     actual = "rgb" if channels == 3 else "grayscale"
     color = prep.get("color_mode", actual)
     if color not in ("grayscale", "rgb") or color != actual:
-        raise DatasetFileError(f"{path}: its preprocessing says color_mode {_brief(color)}, "
-                               f"but its images have shape {X.shape[1:]}; the file is "
-                               "inconsistent; rebuild it with 'neurallab images build'")
+        raise _Invalid(f"its preprocessing says color_mode {_brief(color)}, but its images "
+                       f"have shape {X.shape[1:]}")
     normalization = prep.get("normalization", "unit")
     if not isinstance(normalization, str) or normalization not in NORMALIZATIONS:
-        raise DatasetFileError(f"{path}: unknown normalization "
-                               f"{_brief(normalization)} in its preprocessing (known: "
-                               f"{', '.join(NORMALIZATIONS)}); the file is corrupt; rebuild "
-                               "it with 'neurallab images build'")
+        raise _Invalid(f"unknown normalization {_brief(normalization)} in its preprocessing "
+                       f"(known: {', '.join(NORMALIZATIONS)})")
     if "invert" in prep and not isinstance(prep["invert"], bool):
-        raise _inconsistent(path, f"its preprocessing has invert {_brief(prep['invert'])}, "
-                                  "not true or false")
+        raise _Invalid(f"its preprocessing has invert {_brief(prep['invert'])}, not true or "
+                       "false")
