@@ -669,3 +669,18 @@ def test_one_channel_images_are_grayscale(tmp_path):
     assert back.preprocessing["color_mode"] == "grayscale"
     assert prepare_dataset(np.repeat(X[..., None], 3, axis=3), y,
                            ["a", "b"]).preprocessing["color_mode"] == "rgb"
+
+
+def test_find_leaks_compares_mixed_dtypes_by_value():
+    rng = np.random.default_rng(0)
+    A = rng.integers(0, 256, (30, 12, 12), dtype=np.uint8)
+    B = rng.integers(0, 256, (10, 12, 12), dtype=np.uint8)
+    B[3] = A[7]
+    for other in (B.astype(np.float32), B.astype(np.int64), B.astype(np.float64)):
+        r = find_leaks({"train": A, "test": other})
+        assert r.exact_across[("train", "test")].tolist() == [[7, 3]]
+        assert r.near_across[("train", "test")].tolist() == []
+    # -0.0 and 0.0 are the same pixel value
+    z = np.zeros((2, 4, 4), np.float32)
+    z[1] = -0.0
+    assert find_leaks({"a": z}, near=False).exact_within["a"].tolist() == [[0, 1]]

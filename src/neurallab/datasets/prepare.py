@@ -673,7 +673,8 @@ def find_leaks(splits: Mapping[str, np.ndarray], *, near: bool = True,
     splits : mapping of str to ndarray (n, h, w[, 3])
         In order: a later split is compared with every earlier one (``train``,
         ``valid``, ``test``), and its images are the ones reported (and dropped by
-        :meth:`PreparedDataset.sanitized`).
+        :meth:`PreparedDataset.sanitized`). Splits of different dtypes are compared
+        by value (uint8 ``7`` equals float32 ``7.0``), not by their bytes.
     near : bool
         Also look for near duplicates across splits (module docstring).
     threshold : float
@@ -692,6 +693,7 @@ def find_leaks(splits: Mapping[str, np.ndarray], *, near: bool = True,
     shapes = {x.shape[1:] for x in arrays.values()}
     if len(shapes) > 1:
         raise InputError(f"all splits must hold images of one shape, got {sorted(shapes)}")
+    arrays = _comparable(arrays)
     if not -1 <= threshold <= 1:
         raise InputError(f"threshold must be a similarity between -1 and 1, got {threshold}")
     within, across = _exact(arrays)
@@ -715,6 +717,25 @@ def find_leaks(splits: Mapping[str, np.ndarray], *, near: bool = True,
                                    exact=within[s], same=True)
             report.near_within[s] = pairs
     return report
+
+
+def _comparable(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The splits in one representation, so that equal pixels have equal bytes.
+
+    Splits of different dtypes (uint8 training images, float32 test images) are
+    converted to the dtype that holds all of them exactly (``np.result_type``),
+    and a float ``-0.0`` becomes ``0.0``: the exact search compares bytes.
+    """
+    common = np.result_type(*[x.dtype for x in arrays.values()]) if arrays else None
+    out = {}
+    for s, x in arrays.items():
+        x = x.astype(common, copy=False)
+        if x.dtype.kind == "f":
+            negative_zero = (x == 0) & np.signbit(x)
+            if negative_zero.any():
+                x = np.where(negative_zero, x.dtype.type(0), x)
+        out[s] = x
+    return out
 
 
 def _near_pairs(A, B, fa, fb, threshold, k, exact, same):
