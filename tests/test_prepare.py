@@ -684,3 +684,29 @@ def test_find_leaks_compares_mixed_dtypes_by_value():
     z = np.zeros((2, 4, 4), np.float32)
     z[1] = -0.0
     assert find_leaks({"a": z}, near=False).exact_within["a"].tolist() == [[0, 1]]
+
+
+def test_sanitized_refuses_a_report_of_other_images():
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, 256, (60, 8, 8), dtype=np.uint8)
+    y = np.repeat(np.arange(3), 20)
+    ds = prepare_dataset(X, y, ["a", "b", "c"], valid=0.2, test=0.2)
+    bigger = prepare_dataset(np.concatenate([X, X]), np.concatenate([y, y]), ["a", "b", "c"])
+    with pytest.raises(InputError, match=re.escape(
+            "the leak report is for splits of sizes {'train': 96, 'valid': 12, 'test': 12}, "
+            "but this data set has {'train': 36, 'valid': 12, 'test': 12}")):
+        ds.sanitized(bigger.find_leaks(near=False))
+    # same sizes, other images: the fingerprints differ
+    other = prepare_dataset(255 - X, y, ["a", "b", "c"], valid=0.2, test=0.2)
+    with pytest.raises(InputError, match="does not describe this data set's images "
+                                         r"\(different images in train, valid, test"):
+        ds.sanitized(other.find_leaks(near=False))
+    # images changed after the search
+    report = ds.find_leaks(near=False)
+    ds.X_test[0] = ds.X_train[0]
+    with pytest.raises(InputError, match="different images in test"):
+        ds.sanitized(report)
+    fresh = ds.find_leaks(near=False)
+    assert ds.sanitized(fresh).sizes["test"] == 11
+    with pytest.raises(InputTypeError, match="report must be a LeakReport"):
+        ds.sanitized(fresh.counts())

@@ -41,6 +41,7 @@ trousers that look alike at 28×28 — use ``threshold=0.995`` for only the form
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -555,6 +556,10 @@ class LeakReport:
     near_within : dict of str to ndarray (m, 2) or None
         With ``near_within=True``: near pairs ``(i, j)``, ``i < j``, inside a split.
     threshold : float
+    fingerprints : dict of str to str, optional
+        Per split, a digest of its images' content hashes (their dtype and shape
+        included): :meth:`PreparedDataset.sanitized` checks that a report describes
+        its images before dropping any by index.
     """
 
     sizes: dict
@@ -564,6 +569,7 @@ class LeakReport:
     near_similarity: dict = field(default_factory=dict)
     near_within: dict | None = None
     threshold: float = 0.99
+    fingerprints: dict | None = None
 
     def leaked(self, split: str, near: bool = True) -> np.ndarray:
         """Indices of ``split`` with a copy (or near copy) in an earlier split."""
@@ -610,10 +616,17 @@ class LeakReport:
         return "\n".join(lines)
 
 
-def _exact(arrays: dict[str, np.ndarray]):
+def _split_fingerprint(images: np.ndarray, hashes: np.ndarray) -> str:
+    """A digest of one split: its dtype, shape and every image's content hash."""
+    digest = hashlib.sha256(f"{images.dtype.str}{images.shape}".encode())
+    digest.update(np.ascontiguousarray(hashes, dtype="<u8").tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _exact(arrays: dict[str, np.ndarray], split_hashes: dict[str, np.ndarray]):
     """Exact duplicates within and across splits (hash, then byte comparison)."""
     names = list(arrays)
-    hashes = np.concatenate([content_hashes(arrays[s]) for s in names])
+    hashes = np.concatenate([split_hashes[s] for s in names])
     split_of = np.concatenate([np.full(len(arrays[s]), i) for i, s in enumerate(names)])
     local = np.concatenate([np.arange(len(arrays[s])) for s in names])
     width = int(np.prod(next(iter(arrays.values())).shape[1:]))
@@ -696,9 +709,12 @@ def find_leaks(splits: Mapping[str, np.ndarray], *, near: bool = True,
     arrays = _comparable(arrays)
     if not -1 <= threshold <= 1:
         raise InputError(f"threshold must be a similarity between -1 and 1, got {threshold}")
-    within, across = _exact(arrays)
+    split_hashes = {s: content_hashes(x) for s, x in arrays.items()}
+    within, across = _exact(arrays, split_hashes)
     report = LeakReport(sizes={s: len(x) for s, x in arrays.items()}, exact_within=within,
-                        exact_across=across, threshold=float(threshold))
+                        exact_across=across, threshold=float(threshold),
+                        fingerprints={s: _split_fingerprint(x, split_hashes[s])
+                                      for s, x in arrays.items()})
     if not near:
         return report
     names = list(arrays)
@@ -842,7 +858,17 @@ class PreparedDataset:
         ``near``, a near) copy in an earlier split; with ``within``, also the
         repeats of an image inside the same split. The training set loses only its
         own repeats, so it keeps every distinct image.
+
+        Raises
+        ------
+        InputError
+            ``report`` was not made from this data set's images (other split names
+            or sizes, or, for a report from :func:`find_leaks`, other images):
+            dropping by its indices would drop the wrong images.
+        InputTypeError
+            ``report`` is not a :class:`LeakReport`.
         """
+        self._check_report(report)
         parts, removed = {}, {}
         for s in SPLITS:
             X, y = self.split(s)
@@ -857,6 +883,28 @@ class PreparedDataset:
             parts["test"][0], parts["test"][1], list(self.class_names),
             dict(self.preprocessing),
             None if self.paths is None else {s: parts[s][2] for s in SPLITS}, info)
+
+    def _check_report(self, report) -> None:
+        """``report`` must describe these images (see :meth:`sanitized`)."""
+        if not isinstance(report, LeakReport):
+            raise InputTypeError(f"report must be a LeakReport (from find_leaks()), got "
+                                 f"{type(report).__name__}")
+        if dict(report.sizes) != self.sizes:
+            raise InputError(
+                f"the leak report is for splits of sizes {dict(report.sizes)}, but this data "
+                f"set has {self.sizes}: it was made from other images; use the report of "
+                "this data set's own find_leaks()")
+        if report.fingerprints is None:
+            return
+        arrays = _comparable({s: _images(self.split(s)[0], f"X_{s}") for s in SPLITS})
+        differ = [s for s in SPLITS if report.fingerprints.get(s) != _split_fingerprint(
+            arrays[s], content_hashes(arrays[s]))]
+        if differ:
+            raise InputError(
+                f"the leak report does not describe this data set's images (different "
+                f"images in {', '.join(differ)}: other images, or images changed since "
+                "find_leaks() ran); run this data set's find_leaks() again and pass that "
+                "report")
 
     def save(self, path) -> None:
         """Write to ``path`` (see :func:`save_dataset`)."""
