@@ -16,6 +16,7 @@ from neurallab.interop import (
     DEFAULT_OPSET,
     MissingExtraError,
     compare_outputs,
+    from_onnx,
     run_onnx,
     to_onnx,
 )
@@ -164,3 +165,71 @@ def test_compare_outputs_reports_a_missing_framework_instead_of_failing(monkeypa
     assert 'pip install "neurallab[onnx]"' in missing.note
     with pytest.raises(InputError, match="unknown framework 'tf'"):
         compare_outputs(net, X, frameworks=("tf",))
+
+
+
+# ----------------------------------------------------------------------------- from_onnx
+@pytest.mark.parametrize(("hidden", "out", "bias"), CASES,
+                         ids=["-".join(map(str, c)) for c in CASES])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_from_onnx_gives_back_the_same_network(hidden, out, bias, dtype):
+    net = _net(hidden, out, bias, dtype)
+    back = from_onnx(to_onnx(net))
+    assert back.params.tobytes() == net.params.tobytes() and back.dtype == net.dtype
+    assert (back.layer_sizes, back.activation.name, back.output_activation.name, back.bias) \
+        == (net.layer_sizes, net.activation.name, net.output_activation.name, net.bias)
+
+
+def test_from_onnx_reads_the_scalers_back_as_raw_units(tmp_path):
+    rng = np.random.default_rng(1)
+    net = nl.Network([3, 4, 2], activation="tanh", seed=0, input_scaler="standard",
+                     output_scaler="minmax")
+    X = rng.normal(5, 2, size=(30, 3))
+    net.fit(X, rng.normal(50, 9, size=(30, 2)), optimizer="lbfgs", epochs=5, verbose=0)
+    to_onnx(net, tmp_path / "m.onnx")
+    back = from_onnx(tmp_path / "m.onnx")
+    assert _rel_err(back.predict_raw(X), net.predict_raw(X)) <= 1e-13
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")   # the TorchScript exporter
+def test_from_onnx_reads_what_torch_onnx_export_writes(tmp_path):
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3), nn.Softmax(dim=-1))
+    try:
+        torch.onnx.export(model, (torch.randn(2, 4),), str(tmp_path / "t.onnx"), dynamo=False,
+                          input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}})
+    except Exception as exc:  # pragma: no cover - an exporter this torch lacks
+        pytest.skip(f"torch.onnx.export is not available here: {exc}")
+    net = from_onnx(tmp_path / "t.onnx")
+    X = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    with torch.no_grad():
+        assert _rel_err(net.forward(X), model(torch.from_numpy(X)).numpy()) <= 1e-6
+
+
+def test_from_onnx_refuses_what_it_cannot_represent(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    W = numpy_helper.from_array(np.ones((2, 3), np.float32), "W")
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 2])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 3])
+
+    def graph(*nodes):
+        return helper.make_model(helper.make_graph(list(nodes), "g", [x], [y], [W]))
+
+    with pytest.raises(InputError, match=r"contains node 'e' \(Elu\), which neurallab does "
+                                         r"not support here"):
+        from_onnx(graph(helper.make_node("MatMul", ["X", "W"], ["z"], name="m"),
+                        helper.make_node("Elu", ["z"], ["Y"], name="e")))
+    with pytest.raises(InputError, match=r"softmax over axis 0"):
+        from_onnx(graph(helper.make_node("MatMul", ["X", "W"], ["z"], name="m"),
+                        helper.make_node("Softmax", ["z"], ["Y"], name="s", axis=0)))
+    with pytest.raises(InputError, match=r"ends at 'z', not at the graph's output 'Y'"):
+        from_onnx(graph(helper.make_node("MatMul", ["X", "W"], ["z"], name="m")))
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00\xffnot protobuf")
+    with pytest.raises(ModelFileError, match=r"junk.onnx is not a readable ONNX model"):
+        from_onnx(junk)
+    with pytest.raises(InputTypeError, match=r"from_onnx takes an ONNX file or "
+                                             r"onnx.ModelProto, got int"):
+        from_onnx(3)

@@ -36,6 +36,8 @@ def test_chapter_10_numbers(chapter):
     for fw in ("torch", "keras", "onnx"):
         assert n[f"ch10.classifier_diff_{fw}"] < 1e-5
         assert n[f"ch10.classifier_same_class_{fw}"] >= 0.999
+        # out to the framework and back: the same parameters, so the same outputs
+        assert n[f"ch10.round_trip_{fw}_max_diff"] == 0.0
 
 
 @pytest.mark.slow

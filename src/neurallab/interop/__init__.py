@@ -25,6 +25,8 @@ activation of layer l   ``module[2l+1]``               ``activation=`` of the De
 ONNX (``to_onnx``): initializers ``W{l}`` = ``W[l]`` and ``b{l}``; nodes ``Gemm``
 (``MatMul`` without biases), then ``Sigmoid``/``Tanh``/``Relu``/
 ``LeakyRelu(alpha=0.01)``/``Softmax(axis=-1)``; input ``"X"``, output ``"Y"``.
+``from_onnx`` reads such a graph back (and the one ``torch.onnx.export`` writes for an
+``nn.Sequential``).
 
 **The model file is a PyTorch state_dict.** A ``.safetensors`` file written by
 :meth:`Network.save` stores ``W[l].T`` under ``"{2l}.weight"`` and ``b[l]`` under
@@ -59,12 +61,12 @@ import numpy as np
 from ..errors import InputError, ModelFileError
 from ._deps import MissingExtraError, import_keras, import_torch
 from ._keras import export_keras, from_keras, to_keras
-from ._onnx import DEFAULT_OPSET, run_onnx, to_onnx
+from ._onnx import DEFAULT_OPSET, from_onnx, run_onnx, to_onnx
 from ._torch import export_torch, from_torch, to_torch
 from .compare import Comparison, compare_outputs, torch_gradient_descent, torch_loss_and_grad
 
 __all__ = [
-    "to_torch", "from_torch", "to_keras", "from_keras", "to_onnx", "run_onnx",
+    "to_torch", "from_torch", "to_keras", "from_keras", "to_onnx", "from_onnx", "run_onnx",
     "export_torch", "export_keras", "export", "run_exported", "format_of", "FORMATS",
     "MissingExtraError", "DEFAULT_OPSET", "compare_outputs", "Comparison",
     "torch_loss_and_grad", "torch_gradient_descent",

@@ -13,7 +13,7 @@ from ..io import atomic_write_bytes
 from ._common import check_network, export_dtype, layer_activations, layer_slopes
 from ._deps import import_onnx, import_onnxruntime
 
-__all__ = ["to_onnx", "run_onnx", "DEFAULT_OPSET"]
+__all__ = ["to_onnx", "run_onnx", "from_onnx", "DEFAULT_OPSET"]
 
 #: opset 17: every op used here exists in it unchanged (Softmax's per-axis form since 13),
 #: and onnxruntime releases from 1.14 (2023) on run it, in float32 and float64.
@@ -165,3 +165,157 @@ def run_onnx(model, X) -> np.ndarray:
         raise InputError(f"X has {X.shape[1]} columns but the ONNX model takes {width} "
                          f"inputs; pass data of shape (n_samples, {width})")
     return session.run(None, {inp.name: X})[0]
+
+
+#: ONNX activation op -> neurallab name (LeakyRelu: its alpha must be 0.01, or the
+#: network gets a LeakyReLU of that slope)
+_FROM_ONNX = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Relu": "relu", "LeakyRelu": "leaky_relu",
+              "Softmax": "softmax"}
+_SUPPORTED_ONNX = ("Gemm, MatMul (+ Add), Sigmoid, Tanh, Relu, LeakyRelu, Softmax over the "
+                   "last axis, Identity, Dropout; Sub/Div first and Mul/Add last as scaling")
+
+
+def from_onnx(model):
+    """A :class:`~neurallab.Network` with the weights of an ONNX graph.
+
+    The graph must be a chain from its one input to its one output, as
+    :func:`to_onnx` writes it or ``torch.onnx.export`` writes an ``nn.Sequential``:
+    per layer a ``Gemm`` (``transB`` either way) or a ``MatMul`` with an optional
+    ``Add`` of the bias, then at most one activation (``Sigmoid``, ``Tanh``, ``Relu``,
+    ``LeakyRelu``, ``Softmax`` over the last axis, or ``to_onnx``'s float64 leaky ReLU
+    ``Max(z, Mul(z, α))``); ``Identity`` and ``Dropout`` nodes pass through. A
+    ``Sub``/``Div`` pair before the first layer and a ``Mul``/``Add`` pair after the
+    last become the input and output scalers (``include_scalers=True`` of
+    :func:`to_onnx`). Anything else is refused with an error naming the node.
+
+    Parameters
+    ----------
+    model : str, Path or onnx.ModelProto
+
+    Returns
+    -------
+    Network
+        Same weights, bit for bit, in the graph's dtype (float32 or float64).
+    """
+    from ..activations import LeakyReLU
+    from ..errors import InputTypeError
+    from ..preprocessing import StandardScaler
+    from ._common import LayerSpec, add_activation, assemble
+
+    onnx = import_onnx("from_onnx")
+    from onnx import numpy_helper
+
+    if isinstance(model, (str, Path)):
+        if not Path(model).is_file():
+            raise ModelFileError(f"ONNX file {model} does not exist")
+        try:
+            model = onnx.load(str(model))
+        except Exception as exc:  # protobuf's DecodeError and friends
+            raise ModelFileError(f"{model} is not a readable ONNX model ({exc})") from exc
+    elif not isinstance(model, onnx.ModelProto):
+        raise InputTypeError(f"from_onnx takes an ONNX file or onnx.ModelProto, got "
+                             f"{type(model).__name__}")
+    graph = model.graph
+    source = f"the ONNX graph {graph.name!r}"
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        if node.op_type == "Constant":
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+        else:
+            nodes.append(node)
+    inputs = [i.name for i in graph.input if i.name not in consts]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        raise InputError(f"{source} has {len(inputs)} inputs and {len(graph.output)} outputs; "
+                         "a network has one of each")
+
+    def const(node, name: str, what: str) -> np.ndarray:
+        if name not in consts:
+            raise InputError(f"{source}: node {node.name!r} ({node.op_type}) takes {what} "
+                             f"from {name!r}, which is not a constant")
+        return np.asarray(consts[name])
+
+    layers: list[LayerSpec] = []
+    slopes: dict[int, float] = {}   # layer index -> leaky ReLU slope
+    scale = {"in_offset": None, "in_scale": None, "out_scale": None, "out_offset": None}
+    current, i = inputs[0], 0
+    while i < len(nodes):
+        node = nodes[i]
+        op, label = node.op_type, f"{node.name!r} ({node.op_type})"
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if current not in node.input:
+            raise InputError(f"{source}: node {label} does not take the previous node's "
+                             "output; the graph must be one chain of layers")
+        others = [x for x in node.input if x != current]
+        last_is_bare = bool(layers) and layers[-1].activation is None and not layers[-1].dropout
+        if op == "Gemm":
+            if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 \
+                    or attrs.get("beta", 1.0) != 1.0 or node.input[0] != current:
+                raise InputError(f"{source}: node {label} is not a plain x·W + b (transA, "
+                                 "alpha or beta set)")
+            W = const(node, node.input[1], "weights")
+            W = W.T if attrs.get("transB", 0) else W
+            b = const(node, node.input[2], "a bias") if len(node.input) > 2 else None
+            layers.append(LayerSpec(W.copy(), None if b is None else b.copy(), None, label))
+        elif op == "MatMul" and node.input[0] == current:
+            layers.append(LayerSpec(const(node, others[0], "weights").copy(), None, None,
+                                    label))
+        elif op == "Add" and last_is_bare and layers[-1].b is None \
+                and scale["out_scale"] is None:
+            layers[-1].b = const(node, others[0], "a bias").reshape(-1).copy()
+        elif op == "Sub" and not layers and scale["in_offset"] is None:
+            scale["in_offset"] = const(node, others[0], "an input offset")
+        elif op == "Div" and not layers and scale["in_scale"] is None:
+            scale["in_scale"] = const(node, others[0], "an input scale")
+        elif op == "Mul" and i + 1 < len(nodes) and nodes[i + 1].op_type == "Max" \
+                and set(nodes[i + 1].input) == {current, node.output[0]}:
+            alpha = float(const(node, others[0], "a slope"))   # Max(z, Mul(z, α))
+            add_activation(layers, "leaky_relu", label, source, "Gemm", _SUPPORTED_ONNX)
+            slopes[len(layers) - 1] = alpha
+            current, i = nodes[i + 1].output[0], i + 2
+            continue
+        elif op == "Mul" and layers and scale["out_scale"] is None:
+            scale["out_scale"] = const(node, others[0], "an output scale")
+        elif op == "Add" and scale["out_scale"] is not None and scale["out_offset"] is None:
+            scale["out_offset"] = const(node, others[0], "an output offset")
+        elif op in _FROM_ONNX:
+            if op == "Softmax" and attrs.get("axis", -1) not in (-1, 1):
+                raise InputError(f"{source}: node {label} is a softmax over axis "
+                                 f"{attrs['axis']}; neurallab's is over the last axis")
+            add_activation(layers, _FROM_ONNX[op], label, source, "Gemm", _SUPPORTED_ONNX)
+            if op == "LeakyRelu":
+                slopes[len(layers) - 1] = float(attrs.get("alpha", 0.01))
+        elif op in ("Identity", "Dropout"):
+            pass  # inference: both pass their input through
+        else:
+            raise InputError(f"{source} contains node {label}, which neurallab does not "
+                             f"support here; supported: {_SUPPORTED_ONNX}")
+        current = node.output[0]
+        i += 1
+    if current != graph.output[0].name:
+        raise InputError(f"{source}: the chain of nodes ends at {current!r}, not at the "
+                         f"graph's output {graph.output[0].name!r}")
+
+    def scaler(offset, factor, n: int):
+        if offset is None and factor is None:
+            return None
+        offset = np.zeros(n) if offset is None else offset
+        factor = np.ones(n) if factor is None else factor
+        return StandardScaler(scale=np.broadcast_to(np.asarray(factor, np.float64), (n,)).copy(),
+                              offset=np.broadcast_to(np.asarray(offset, np.float64), (n,)).copy())
+
+    n_in = layers[0].W.shape[0] if layers else 0
+    n_out = layers[-1].W.shape[1] if layers else 0
+    net = assemble(layers, source, dense="Gemm",
+                   input_scaler=scaler(scale["in_offset"], scale["in_scale"], n_in),
+                   output_scaler=scaler(scale["out_offset"], scale["out_scale"], n_out))
+    hidden = {a for l, a in slopes.items() if l < net.n_layers - 1}
+    if len(hidden) > 1:
+        raise InputError(f"{source}: its hidden leaky ReLUs have different slopes "
+                         f"({', '.join(map(str, sorted(hidden)))}); neurallab's hidden "
+                         "layers share one activation")
+    if hidden and hidden != {LeakyReLU.alpha}:
+        net.activation = LeakyReLU(alpha=hidden.pop())
+    if slopes.get(net.n_layers - 1, LeakyReLU.alpha) != LeakyReLU.alpha:
+        net.output_activation = LeakyReLU(alpha=slopes[net.n_layers - 1])
+    return net

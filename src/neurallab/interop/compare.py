@@ -75,8 +75,11 @@ def _run_keras(net, X):
     keras = import_keras("compare_outputs")
     model = to_keras(net, include_scalers=True)
     out = keras.ops.convert_to_numpy(model(np.asarray(X, dtype=net.dtype)))
-    # Keras 3 on torch/jax multiplies float64 in float32 (keras-team/keras#23704)
-    return (np.asarray(out), str(out.dtype),
+    # Keras 3 on torch/jax multiplies float64 in float32 (keras-team/keras#23704): its
+    # float64 layers hold float64 values but compute their products in float32
+    computes = "float64 values, float32 products" if str(out.dtype) == "float64" \
+        else str(out.dtype)
+    return (np.asarray(out), computes,
             f"to_keras: Sequential of Dense layers ({keras.backend.backend()} backend)")
 
 

@@ -49,6 +49,38 @@ def _classifier(ctx: Context):
         data.y_test
 
 
+def _round_trips(res: ChapterResult, net, X: np.ndarray) -> None:
+    """Each framework's model read back into neurallab: parameters and outputs."""
+    from .. import interop
+
+    ways = {"PyTorch": ("torch", interop.to_torch, interop.from_torch),
+            "Keras 3": ("keras", interop.to_keras, interop.from_keras),
+            "ONNX": ("onnx", interop.to_onnx, interop.from_onnx)}
+    rows = []
+    for name, (key, out, back) in ways.items():
+        try:
+            again = back(out(net))
+        except MissingExtraError as exc:
+            rows.append((name, "not installed", str(exc).split(";")[-1].strip(), "—"))
+            continue
+        same = again.params.tobytes() == net.params.tobytes()
+        diff = float(np.abs(again.forward(X) - net.forward(X)).max())
+        res.add_number(f"round_trip_{key}_max_diff", diff,
+                       f"{name} and back: max |difference| of the outputs")
+        rows.append((name, f"{out.__name__} → {back.__name__}",
+                     "identical, bit for bit" if same else "changed", f"{diff:.1e}"))
+    res.add_table(("framework", "out and back", "parameters", "max |Δ output|"), rows,
+                  caption=f"The classifier exported and imported again, outputs compared on "
+                          f"its {X.shape[0]:,} test images.")
+    res.add_text(
+        "And back again: a model in any of the three formats — our own exports, or a "
+        "PyTorch nn.Sequential, a Keras Sequential or an ONNX graph of dense layers made "
+        "elsewhere — comes into neurallab with from_torch, from_keras or from_onnx, with "
+        "the same parameters bit for bit, so it can be checked, trained further or "
+        "explained here.",
+    )
+
+
 def _grid() -> np.ndarray:
     sleep = np.linspace(*SLEEP_RANGE, 21)
     study = np.linspace(*STUDY_RANGE, 21)
@@ -255,8 +287,9 @@ def run(ctx: Context) -> ChapterResult:
         "In float32 the frameworks sum the 784 products of each unit in their own order "
         "(blocked, vectorised), so probabilities differ in the 7th digit — the precision of "
         "float32 — while the predicted classes are the same. A network trained here can be "
-        "handed to any of them with the command neurallab export model.safetensors "
-        "--format onnx|torch|keras, and brought back with from_torch or from_keras.",
+        "handed to any of them with the command `neurallab export model.safetensors "
+        "--format onnx|torch|keras`.",
     )
+    _round_trips(res, clf, X_test)
     del torch  # imported only to skip the chapter cleanly when PyTorch is missing
     return res
