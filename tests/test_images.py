@@ -164,6 +164,25 @@ def test_exif_orientation_is_applied():
     assert pixels[:5].mean() > 200 and pixels[10:].mean() < 50  # left became top
 
 
+def test_large_jpeg_size_is_checked_before_the_reduced_decode(tmp_path):
+    # 224×224 decodes at 1/8 scale to exactly 28×28: still another size
+    data = _encode(np.full((224, 224), 90, np.uint8), "JPEG", quality=95)
+    with pytest.raises(ImageError, match="is 224×224 pixels \\(width×height\\), expected "
+                                         "28×28 \\(exact_size=True\\)"):
+        decode_image(data, (28, 28), exact_size=True)
+    pixels, resized = decode_image(data, (28, 28))
+    assert resized and pixels.shape == (28, 28)
+    # the same in a folder: skipped with exact_size, counted as resized without
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "big.jpg").write_bytes(data)
+    (tmp_path / "a" / "ok.png").write_bytes(_encode(np.zeros((28, 28), np.uint8), "PNG"))
+    folder = nl.datasets.load_image_folder(tmp_path)
+    assert folder.report.resized == 1
+    strict = nl.datasets.load_image_folder(tmp_path, exact_size=True)
+    assert strict.report.paths == ["a/ok.png"]
+    assert [s.path for s in strict.report.skipped] == ["a/big.jpg"]
+
+
 def test_large_jpeg_is_reduced_while_decoding():
     big = np.zeros((2000, 3000), np.uint8)
     big[500:1500, 1000:2000] = 255

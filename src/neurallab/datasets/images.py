@@ -228,7 +228,10 @@ def decode_image(source, image_size=(28, 28), color_mode: str = "grayscale", *,
     -------
     pixels : ndarray, shape (height, width) or (height, width, 3), uint8
     resized : bool
-        Whether the image had another size and was scaled and padded.
+        Whether the image had another size and was scaled and padded (or, for a
+        large JPEG, reduced while decoding): judged by the size in the file's
+        header, so it is true even when the reduced decode happens to come out
+        at exactly ``image_size``.
 
     Raises
     ------
@@ -258,16 +261,21 @@ def _decode_opened(im: Image.Image, name: str, h: int, w: int, color_mode: str,
     if width == 0 or height == 0:
         raise ImageError(f"{name} declares {width}×{height} pixels; it has no pixels")
     try:
+        oriented = im.format in ("JPEG", "TIFF", "WEBP", "MPO") or "exif" in im.info
+        # the size as displayed (EXIF orientations 5-8 swap width and height), taken
+        # from the header *before* draft() may shrink a large JPEG while decoding it
+        size = (height, width) if oriented and \
+            im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (width, height)
+        if exact_size and size != (w, h):
+            raise ImageError(
+                f"{name} is {size[0]}×{size[1]} pixels (width×height), expected "
+                f"{w}×{h} (exact_size=True); resize it or allow resizing"
+            )
         if im.format == "JPEG" and (width > 2 * w or height > 2 * h):
             side = max(h, w)
             im.draft("L" if color_mode == "grayscale" else "RGB", (side, side))
-        if im.format in ("JPEG", "TIFF", "WEBP", "MPO") or "exif" in im.info:
+        if oriented:
             im = ImageOps.exif_transpose(im)
-        if exact_size and im.size != (w, h):
-            raise ImageError(
-                f"{name} is {im.size[0]}×{im.size[1]} pixels (width×height), expected "
-                f"{w}×{h} (exact_size=True); resize it or allow resizing"
-            )
         im.load()
         im = _to_8bit(im)
         if im.mode in _ALPHA_MODES or "transparency" in im.info:
@@ -276,8 +284,8 @@ def _decode_opened(im: Image.Image, name: str, h: int, w: int, color_mode: str,
         target = "L" if color_mode == "grayscale" else "RGB"
         if im.mode != target:
             im = im.convert(target)
-        resized = im.size != (w, h)
-        if resized:
+        resized = size != (w, h) or im.size != (w, h)
+        if im.size != (w, h):
             im = ImageOps.pad(im, (w, h), method=Image.Resampling.LANCZOS,
                               color=_border_fill(im))
         pixels = np.asarray(im)
