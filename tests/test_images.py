@@ -124,6 +124,23 @@ def test_16_bit_images_are_scaled_not_clipped():
     assert pixels[0].tolist() == [0, 100, 255, 200]
 
 
+def test_32_bit_and_float_images_are_scaled_by_their_mode_alone():
+    # mode I (32-bit integers) is taken as 16-bit: one pixel more or less changes nothing
+    a = np.array([[0, 257 * 100, 255, 65535]] * 4, dtype=np.int32)
+    b = a.copy()
+    b[0, 2] = 256
+    pa, _ = decode_image(_encode(a, "TIFF"), (4, 4))
+    pb, _ = decode_image(_encode(b, "TIFF"), (4, 4))
+    assert Image.open(io.BytesIO(_encode(a, "TIFF"))).mode == "I"
+    assert pa[1].tolist() == [0, 100, 1, 255]
+    assert pb[1].tolist() == pa[1].tolist() and pb[0, 2] == 1
+    # mode F is taken as [0, 1]: 0.5 → 128, beyond the range clipped, NaN → 0
+    f = np.array([[0.0, 0.5, 1.0, 2.0], [-1.0, np.nan, 0.25, 1.0]] * 2, dtype=np.float32)
+    assert Image.open(io.BytesIO(_encode(f, "TIFF"))).mode == "F"
+    pf, _ = decode_image(_encode(f, "TIFF"), (4, 4))
+    assert pf[0].tolist() == [0, 128, 255, 255] and pf[1].tolist() == [0, 0, 64, 255]
+
+
 # ---------------------------------------------------------------------- size
 def test_resizing_keeps_aspect_and_pads_with_the_border_colour():
     # 40 wide × 20 high, black with a white bar: fits 28×28 as 28×14, 7 rows of padding

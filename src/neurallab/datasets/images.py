@@ -11,8 +11,11 @@ as it saw its training data:
    dimensions) costs nothing. JPEGs are decoded at a reduced scale when they are
    much larger than needed (Pillow's ``draft``); EXIF orientation is applied.
 2. **One colour model.** Transparent pixels are composited over black (the
-   background of MNIST-style data), 16-bit images are scaled to 8 bits, and the
-   image is converted to ``L`` (``color_mode="grayscale"``) or ``RGB``.
+   background of MNIST-style data); 16-bit images (and 32-bit integer ones, taken
+   to hold 16-bit values) are scaled to 8 bits by ``p / 257`` and 32-bit float
+   ones, taken to hold values in [0, 1], by ``p · 255`` — by the mode alone, never
+   by the pixels; then the image is converted to ``L``
+   (``color_mode="grayscale"``) or ``RGB``.
 3. **One size.** An image of another size is scaled to fit inside ``image_size``
    keeping its aspect ratio (Lanczos) and centred, the rest padded with the median
    colour of the image's border, so a white-background photo gets white bars, not
@@ -190,13 +193,22 @@ def _open(source, max_pixels: int) -> tuple[Image.Image, str]:
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:
-    """16-bit and float images → 8-bit ``L`` (``convert`` would clip, not scale)."""
+    """16-bit, 32-bit integer and float images → 8-bit ``L``, by their mode alone.
+
+    ``convert`` would clip, not scale. The scale depends only on the mode, never
+    on the pixels, so two images that differ in one pixel are scaled alike:
+
+    * ``I;16*`` (16-bit PNG and TIFF) and ``I`` (32-bit integers, taken to hold
+      16-bit values): ``p / 257``, so 0–65535 → 0–255 (beyond that range clipped);
+    * ``F`` (32-bit float TIFF), taken to hold values in [0, 1]: ``p · 255``,
+      clipped to 0–255 (NaN → 0).
+    """
     if im.mode.startswith("I;16") or im.mode == "I":
-        a = np.asarray(im).astype(np.float32)
-        scale = 255.0 / 65535.0 if (im.mode.startswith("I;16") or a.max() > 255) else 1.0
-        return Image.fromarray(np.clip(np.rint(a * scale), 0, 255).astype(np.uint8))
+        a = np.asarray(im).astype(np.float64)
+        return Image.fromarray(np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8))
     if im.mode == "F":
-        return Image.fromarray(np.clip(np.rint(np.asarray(im)), 0, 255).astype(np.uint8))
+        a = np.nan_to_num(np.asarray(im).astype(np.float64), nan=0.0)
+        return Image.fromarray(np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8))
     return im
 
 
