@@ -267,3 +267,40 @@ def test_parallel_decoding_equals_serial_and_shows_progress(tmp_path, capsys, mo
     assert [s.path for s in par.report.skipped] == [os.path.join("c1", "broken.png")]
     assert "loading images" in capsys.readouterr().err
     np.testing.assert_array_equal(par.images[0], s.X_train[0])
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt",
+                    reason="symbolic links need POSIX")
+def test_symbolic_links_are_followed_or_listed(tmp_path):
+    png = io.BytesIO()
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(png, "PNG")
+    root = tmp_path / "root"
+    for cls in ("cat", "dog"):
+        (root / cls / "sub").mkdir(parents=True)
+        (root / cls / "a.png").write_bytes(png.getvalue())
+        (root / cls / "sub" / "b.png").write_bytes(png.getvalue())
+    outside = tmp_path / "elsewhere" / "bird"
+    outside.mkdir(parents=True)
+    (outside / "c.png").write_bytes(png.getvalue())
+    os.symlink(root / "cat", root / "kitten")              # another class folder
+    os.symlink(root / "dog" / "sub", root / "puppy")       # inside a class folder
+    os.symlink(root, root / "everything")                  # holds every class folder
+    os.symlink(outside, root / "bird")                     # elsewhere: a class of its own
+    os.symlink("..", root / "cat" / "up")                  # a loop inside a class folder
+    os.symlink(root / "dog", root / "cat" / "dogs")        # a class inside another
+    os.symlink("a.png", root / "dog" / "again.png")        # a file link: read as a file
+    os.symlink(tmp_path / "missing", root / "gone")        # broken
+    folder = load_image_folder(root)
+    assert folder.class_names == ["bird", "cat", "dog"]
+    assert folder.report.paths == ["bird/c.png", "cat/a.png", "cat/sub/b.png",
+                                   "dog/a.png", "dog/again.png", "dog/sub/b.png"]
+    reasons = {s.path: s.reason for s in folder.report.skipped}
+    assert set(reasons) == {"kitten", "puppy", "everything", "cat/up", "cat/dogs", "gone"}
+    assert reasons["kitten"].startswith("class folder is a symbolic link to class folder "
+                                        "'cat'")
+    assert "a folder inside class folder 'dog'" in reasons["puppy"]
+    assert "a folder holding class folder" in reasons["everything"]
+    for link in ("cat/up", "cat/dogs"):
+        assert reasons[link].startswith("symbolic link to a folder inside a class folder: "
+                                        "not followed")
+    assert "broken symbolic link" in reasons["gone"]

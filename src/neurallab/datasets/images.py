@@ -372,7 +372,8 @@ class FolderReport:
         The loaded files, relative to ``root``, in the order of the arrays.
     skipped : list of SkippedFile
         Every file not loaded (unreadable, empty, truncated, not an image, wrong
-        size, not in a class folder), with the reason.
+        size, not in a class folder), with the reason; also every symbolic link to
+        a folder that was not followed (see :func:`load_image_folder`).
     resized : int
         How many images had another size and were scaled and padded.
     class_counts : dict of str to int
@@ -403,18 +404,68 @@ class ImageFolder(NamedTuple):
 
 
 def _scan(root: Path) -> tuple[list[str], list[str], np.ndarray, list[SkippedFile]]:
-    """Class names, candidate files (relative), their class ids, and files skipped."""
-    classes = sorted(e.name for e in os.scandir(root)
-                     if e.is_dir() and not e.name.startswith("."))
-    files, ids, skipped = [], [], []
-    for e in sorted(os.scandir(root), key=lambda e: e.name):
-        if e.is_file() and not e.name.startswith("."):
+    """Class names, candidate files (relative), their class ids, and files skipped.
+
+    Symbolic links: a link to a file is read like the file. A class folder that is a
+    link is followed, unless it leads to another class folder (or into one, or to a
+    folder holding one): that would load the same images again under a second class
+    name, so it is skipped and listed. Links to folders *inside* a class folder are
+    never followed (they could loop, or reach images twice); each is listed.
+    """
+    entries = sorted(os.scandir(root), key=lambda e: e.name)
+    skipped = []
+    candidates = []
+    for e in entries:
+        if e.name.startswith("."):
+            continue
+        if e.is_dir():
+            candidates.append(e)
+        elif e.is_file():
             skipped.append(SkippedFile(e.name, "not inside a class folder"))
+        else:
+            skipped.append(SkippedFile(e.name, "neither a file nor a folder (a broken "
+                                               "symbolic link?)"))
+    # real folders own their place first; linked class folders may not overlap them
+    owned: dict[str, str] = {}
+    classes = []
+    for e in sorted(candidates, key=lambda e: (e.is_symlink(), e.name)):
+        real = os.path.realpath(e.path)
+        clash = None
+        for r, name in owned.items():
+            if real == r:
+                clash = f"class folder {name!r}"
+            elif real.startswith(r + os.sep):
+                clash = f"a folder inside class folder {name!r}"
+            elif r.startswith(real + os.sep):
+                clash = f"a folder holding class folder {name!r}"
+            if clash:
+                break
+        if clash:
+            skipped.append(SkippedFile(
+                e.name, f"class folder is a symbolic link to {clash} ({os.readlink(e.path)}): "
+                        "skipped, so that the same images are not loaded twice under two "
+                        "class names"))
+            continue
+        owned[real] = e.name
+        classes.append(e.name)
+    classes.sort()
+    files, ids = [], []
     for k, cls in enumerate(classes):
         found = []
         for dirpath, dirnames, filenames in os.walk(root / cls):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             rel_dir = os.path.relpath(dirpath, root)
+            keep = []
+            for d in dirnames:
+                if d.startswith("."):
+                    continue
+                if os.path.islink(os.path.join(dirpath, d)):
+                    skipped.append(SkippedFile(
+                        os.path.join(rel_dir, d), "symbolic link to a folder inside a class "
+                        "folder: not followed (it could loop, or reach the same images "
+                        "twice); copy the images there, or link the files one by one"))
+                    continue
+                keep.append(d)
+            dirnames[:] = keep
             for fn in filenames:
                 if fn.startswith("."):
                     continue
@@ -487,7 +538,12 @@ def load_image_folder(root, image_size=(28, 28), color_mode: str = "grayscale",
 
     ``root/cat/1.png, root/cat/2.jpg, root/dog/a.png`` → classes ``["cat", "dog"]``
     (sorted names), labels 0 and 1. Sub-folders inside a class folder are searched
-    too; names starting with a dot are ignored. Files are decoded as
+    too; names starting with a dot are ignored. Symbolic links to files are read
+    like the files; a class folder that is a symbolic link is followed unless it
+    leads to (into, or above) another class folder, which would load the same
+    images under two class names: it is skipped and listed in ``report.skipped``,
+    as is every symbolic link to a folder inside a class folder (never followed:
+    it could loop or reach images twice). Files are decoded as
     :func:`preprocess_image` would (module docstring), in parallel worker processes
     for large folders, straight into one preallocated array; a file that cannot
     be loaded is skipped and reported, never fatal.
