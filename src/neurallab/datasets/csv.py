@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,8 @@ __all__ = ["CSVTable", "read_csv", "format_csv", "write_csv"]
 
 #: delimiters tried when sniffing a file whose first line has no comma
 DELIMITERS = ",;\t"
+#: a number written with a decimal comma ("1,5"), for a hint in the error
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
 
 
 @dataclass
@@ -109,16 +113,26 @@ class CSVTable:
                 try:
                     value = float(text)
                 except ValueError:
-                    raise InputError(f"{where}: {text[:40]!r} is not a number; fix the cell "
-                                     "or remove the row") from None
+                    hint = ""
+                    if _DECIMAL_COMMA.fullmatch(text):
+                        hint = (f" (a decimal comma? write {text.replace(',', '.')} with a "
+                                "decimal point)")
+                    raise InputError(f"{where}: {text[:40]!r} is not a number{hint}; fix the "
+                                     "cell or remove the row") from None
                 if not math.isfinite(value):
                     raise InputError(f"{where}: {text!r} is not a finite number; replace it "
                                      "or remove the row")
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _sniff_delimiter(sample: str) -> str:
-    first = sample.splitlines()[0] if sample else ""
+def _sniff_delimiter(text: str) -> str:
+    """``,`` if the first non-blank line has a comma, else ``;`` or tab if it has some.
+
+    Blank lines (nothing but spaces and separators) are skipped, as the reader
+    skips them: a leading blank line must not decide the separator.
+    """
+    first = next((line for line in io.StringIO(text, newline="")
+                  if line.strip(" \t\r\n" + DELIMITERS)), "")
     if "," in first:
         return ","
     counts = {d: first.count(d) for d in DELIMITERS}
@@ -133,13 +147,15 @@ def read_csv(path, delimiter: str | None = None) -> CSVTable:
     ----------
     path : path
     delimiter : str, optional
-        Cell separator; by default a comma, or ``;`` / tab when the header has no comma.
+        Cell separator; by default a comma, or ``;`` / tab when the header (the first
+        non-blank line) has no comma.
 
     Raises
     ------
     InputError
         The file is missing, not UTF-8 text, empty, has no data rows, a blank or
-        repeated column name, or a row with the wrong number of cells.
+        repeated column name (the message gives the header's own line), a row with
+        the wrong number of cells, or a quoted cell that is never closed.
     """
     path = Path(path)
     if not path.exists():
@@ -154,8 +170,9 @@ def read_csv(path, delimiter: str | None = None) -> CSVTable:
     if "\x00" in text:
         raise InputError(f"{path} contains NUL bytes, so it is not a CSV text file")
     if delimiter is None:
-        delimiter = _sniff_delimiter(text[:4096])
+        delimiter = _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    total = sum(1 for _ in io.StringIO(text, newline=""))  # the lines reader.line_num counts
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -168,8 +185,10 @@ def read_csv(path, delimiter: str | None = None) -> CSVTable:
                 continue                      # blank line
             if header is None:
                 header = cells
-                _check_header(path, header)
+                _check_header(path, header, line)
                 continue
+            if reader.line_num == total:
+                _check_quotes(path, text, line, delimiter)
             if len(cells) != len(header):
                 raise InputError(
                     f"{path}, line {line}: {len(cells)} cells, but the header has "
@@ -187,15 +206,32 @@ def read_csv(path, delimiter: str | None = None) -> CSVTable:
     return CSVTable(path, header, rows, lines)
 
 
-def _check_header(path: Path, header: list[str]) -> None:
+def _check_quotes(path: Path, text: str, first: int, delimiter: str) -> None:
+    """Refuse a last row whose quoted cell is never closed (it swallowed the file's end).
+
+    The lenient reader ends such a cell at the end of the file; parsing that row's
+    lines again strictly tells that case apart from other malformed rows.
+    """
+    rest = itertools.islice(io.StringIO(text, newline=""), first - 1, None)
+    try:
+        list(csv.reader(rest, delimiter=delimiter, strict=True))
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise InputError(
+                f"{path}, line {first}: a quoted cell opened on this line is never closed "
+                "(no closing \" before the end of the file), so everything after it was "
+                "read as one cell; add the closing quote") from None
+
+
+def _check_header(path: Path, header: list[str], line: int = 1) -> None:
     for j, name in enumerate(header):
         if not name:
-            raise InputError(f"{path}, line 1: column {j + 1} has no name; every column "
-                             "needs a name in the header row")
+            raise InputError(f"{path}, line {line}: column {j + 1} has no name; every "
+                             "column needs a name in the header row")
     seen = set()
     for name in header:
         if name in seen:
-            raise InputError(f"{path}, line 1: column name {name!r} appears twice; "
+            raise InputError(f"{path}, line {line}: column name {name!r} appears twice; "
                              "column names must be unique")
         seen.add(name)
     if all(_is_number(h) for h in header):
