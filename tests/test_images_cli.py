@@ -398,3 +398,26 @@ def test_figures_render(tmp_path):
     for name in "abcde":
         with Image.open(tmp_path / f"{name}.png") as im:
             assert im.format == "PNG"
+
+
+def test_build_fashion_mnist_downloads_only_when_asked(capsys, tmp_path, monkeypatch):
+    from neurallab import datasets
+    from neurallab.errors import DatasetNotFoundError
+
+    asked = []
+
+    def not_here(download=False, **kwargs):
+        asked.append(download)
+        raise DatasetNotFoundError("Fashion-MNIST is in none of the places searched")
+
+    monkeypatch.setattr(datasets, "load_fashion_mnist", not_here)
+    out = tmp_path / "f.npz"
+    code, _, err = run(capsys, "images", "build", "fashion-mnist", "--out", out)
+    assert code == 2 and asked == [False] and not out.exists()
+    assert err.strip() == ("neurallab images build: error: Fashion-MNIST is in none of the "
+                           "places searched (on the command line: add --download)")
+    code, _, _ = run(capsys, "images", "build", "fashion-mnist", "--out", out, "--download")
+    assert asked == [False, True]
+    code, _, err = run(capsys, "images", "build", "fashion-mnist-sample", "--out", out,
+                       "--download")
+    assert code == 2 and "--download is for fashion-mnist" in err

@@ -104,6 +104,10 @@ def register(sub) -> None:
     p.add_argument("--min-per-class", type=positive_int, default=1,
                    help="error if a class has fewer images, 1 or more; an empty class "
                    "folder is always an error (default: 1)")
+    p.add_argument("--download", action="store_true",
+                   help="fashion-mnist: fetch the four files (SHA-256 checked) into the cache "
+                   "when they are in none of the places searched; without it nothing is "
+                   "downloaded")
     p.add_argument("--dedupe", action="store_true",
                    help="drop repeated images within each split and validation/test images "
                    "that also occur (exactly or nearly) in an earlier split")
@@ -267,11 +271,18 @@ def _check_class_sizes(report, min_per_class: int) -> None:
 def _load_builtin(args):
     from ..datasets import fashion_mnist_sample, load_fashion_mnist, preprocessing_config
     from ..datasets.prepare import PreparedDataset, stratified_split
+    from ..errors import DatasetNotFoundError
 
     if args.rgb or args.invert or _image_size(args.size) != (28, 28) or args.exact_size:
         raise CLIError(f"{args.root} is 28x28 grayscale: drop --rgb, --invert, --size and "
                        "--exact-size")
-    data = load_fashion_mnist() if args.root == "fashion-mnist" else fashion_mnist_sample()
+    if args.download and args.root != "fashion-mnist":
+        raise CLIError("--download is for fashion-mnist; the sample ships with neurallab")
+    try:
+        data = load_fashion_mnist(download=args.download) if args.root == "fashion-mnist" \
+            else fashion_mnist_sample()
+    except DatasetNotFoundError as exc:
+        raise CLIError(f"{exc} (on the command line: add --download)") from None
     n_valid, _ = _split_counts(args, len(data.y_train), with_test=False)
     sp = stratified_split(data.y_train, valid=n_valid, test=0, seed=args.seed)
     prep = preprocessing_config((28, 28), "grayscale", args.normalization, False)
