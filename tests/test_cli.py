@@ -439,6 +439,16 @@ def test_train_never_writes_over_its_input_or_a_non_model_name(capsys, scores, t
     assert train.read_bytes() == before
 
 
+def test_classification_of_a_continuous_target_is_refused(capsys, scores, tmp_path):
+    train, _, _ = scores
+    out = tmp_path / "m.safetensors"
+    code, _, err = run(capsys, "train", train, "--target", "score", "--task", "classification",
+                       "--out", out, "--quiet")
+    assert_one_line_error(code, err, "column 'score' has 60 distinct values in 60 rows: as "
+                          "classes, most would have a single example", "train")
+    assert not out.exists()
+
+
 def test_predict_never_writes_over_its_inputs(capsys, model, tmp_path):
     before = model.read_bytes()
     code, _, err = run(capsys, "predict", model, "--values", "8,3", "--out", model)

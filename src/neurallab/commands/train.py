@@ -241,6 +241,10 @@ def cmd_train(args) -> int:
         if len(class_names) < 2:
             raise CLIError(f"column {args.target!r} has only one class ({class_names[0]}); "
                            "a classifier needs at least two")
+        if len(class_names) > max(2, len(y) // 2):
+            raise CLIError(f"column {args.target!r} has {len(class_names)} distinct values in "
+                           f"{len(y)} rows: as classes, most would have a single example; "
+                           "for a numeric target use --task regression")
         net = nl.Network([X.shape[1], *hidden, len(class_names)], activation=args.activation,
                          output_activation="softmax", seed=args.seed, input_scaler=scaler)
         net.class_names = class_names
