@@ -372,7 +372,7 @@ def test_mistake_captions_fit_even_with_the_longest_class_names(sample):
                                     zeros, zeros, np.bincount(y_true, minlength=10), names,
                                     y_true, y_pred, proba)
     fig = misclassified_figure(sample.X_test[:16], report)
-    assert fig.axes[0].title.get_text() == "Ankle boot\n→ T-shirt/top (100%)"
+    assert fig.axes[0].title.get_text() == "Ankle boot\n→ T-shirt/top (100.0%)"
     assert texts_cut_off(fig) == [] and overlapping_titles(fig) == []
 
 

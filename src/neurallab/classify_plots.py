@@ -68,7 +68,7 @@ def misclassified_figure(images, report: ClassificationReport, *, n: int = 24,
     # true and predicted class on lines of their own: two long names side by side
     # ("Ankle boot → Sneaker") are wider than an image and run into the next caption
     labels = [f"{names[report.y_true[i]]}\n→ {names[report.y_pred[i]]} "
-              f"({report.proba[i, report.y_pred[i]]:.0%})" for i in wrong]
+              f"({report.proba[i, report.y_pred[i]]:.1%})" for i in wrong]
     if title is None:
         title = (f"the {wrong.size} most confident mistakes "
                  f"(of {int(report.n - np.trace(report.confusion)):,}): true → predicted")

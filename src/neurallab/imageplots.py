@@ -76,18 +76,21 @@ def plot_class_samples(images, labels, class_names: Sequence[str], *, per_class:
         tiles[c, :len(pick)] = X[pick]
     h, w = X.shape[1:3]
     img = mosaic(tiles)
-    name_width = max(len(str(n)) for n in class_names) * 0.075 + 0.3
-    fig, (ax,) = new_figure(width=name_width + 0.55 * per_class * max(w, 16) / 28,
-                            height=0.5 + 0.55 * k * max(h, 16) / 28)
+    names = [f"{n} ({int((y == c).sum())})" for c, n in enumerate(class_names)]
+    title = title or f"{per_class} random images per class (class size in brackets)"
+    # room for the longest row label as drawn (about 0.085 inch per character), and at
+    # least the title's width
+    name_width = max(len(n) for n in names) * 0.085 + 0.3
+    width = max(name_width + 0.55 * per_class * max(w, 16) / 28, 0.085 * len(title) + 0.4)
+    fig, (ax,) = new_figure(width=width, height=0.5 + 0.55 * k * max(h, 16) / 28)
     ax.imshow(img, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    ax.set_yticks([c * (h + _GAP) + h / 2 for c in range(k)],
-                  [f"{n} ({int((y == c).sum())})" for c, n in enumerate(class_names)])
+    ax.set_yticks([c * (h + _GAP) + h / 2 for c in range(k)], names)
+    ax.set_anchor("E")   # any width the square pixels leave over goes to the labels' side
     ax.set_xticks([])
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
-    ax.set_title(title or f"{per_class} random images per class (class size in brackets)",
-                 fontsize="medium")
+    fig.suptitle(title, fontsize="medium")   # centred on the figure, not the narrow axes
     return fig
 
 
@@ -114,7 +117,7 @@ def plot_class_balance(report: BalanceReport, *, title: str | None = None) -> Fi
                alpha=0.15, zorder=0, label=f"mean ±{100 * report.tolerance:.0f}%")
     ax.set_yticks(ypos, report.class_names)
     flagged = set(report.flagged)
-    for c, lab in enumerate(ax.get_yticklabels()[::-1]):
+    for c, lab in enumerate(ax.get_yticklabels()):  # in class order, as set above
         if c in flagged:
             lab.set_color("red")
     ax.set_xlabel("images")

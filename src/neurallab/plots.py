@@ -240,7 +240,13 @@ def image_grid(images: np.ndarray, labels: Sequence[str] | None = None, *, ncols
     n = images.shape[0]
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    fig = Figure(figsize=(1.3 * ncols, 1.45 * nrows + (0.4 if title else 0)),
+    # each column as wide as its longest caption line needs (about 0.07 inch per
+    # character at this size), each row as tall as the most caption lines
+    lines = [str(t).split("\n") for t in (labels if labels is not None else [])]
+    widest = max((len(line) for ls in lines for line in ls), default=0)
+    col_w = max(1.3, 0.072 * widest + 0.15)
+    row_h = 1.15 + 0.17 * max((len(ls) for ls in lines), default=1)
+    fig = Figure(figsize=(col_w * ncols, row_h * nrows + (0.4 if title else 0)),
                  layout="constrained")
     for i in range(n):
         ax = fig.add_subplot(nrows, ncols, i + 1)
@@ -268,7 +274,7 @@ def confusion_matrix(ax, cm: np.ndarray, class_names: Sequence[str], *,
         raise InputError(f"cm must have shape ({k}, {k}) for {k} classes, got {cm.shape}")
     shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
     im = ax.imshow(shown, cmap="Blues")
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.figure.colorbar(im, ax=ax, shrink=0.8)   # constrained layout leaves room for its ticks
     ticks = np.arange(k)
     ax.set_xticks(ticks, list(class_names), rotation=45, ha="right")
     ax.set_yticks(ticks, list(class_names))
