@@ -210,6 +210,20 @@ def test_learning_rate_schedules():
         SGD(schedule="linear")
 
 
+@pytest.mark.parametrize("make", [lambda: nl.optim.SGD(lr=0.1, momentum=0.9, schedule="step",
+                                                       step_size=1),
+                                  lambda: nl.optim.Adam(lr=0.1, schedule="step", step_size=1)])
+def test_a_fresh_optimizer_keeps_the_schedule_set_before_its_first_step(make):
+    """Used on its own (not by fit), the first step allocates the state: it must not
+    also reset the schedule's factor (it did: a step of 0.1 instead of 0.025)."""
+    opt = make()
+    opt.set_epoch(2, 10)                       # step schedule, halved twice: 0.025
+    params = np.zeros(3)
+    opt.step(params, np.ones(3))
+    assert opt.current_lr == pytest.approx(0.025)
+    np.testing.assert_allclose(params, -0.025)   # momentum's and Adam's first step: η·g
+
+
 def test_schedule_is_applied_in_fit(tutorial_net, sleep_scaled):
     """With a schedule that is 0 after the first epoch, only one step is taken."""
     X, y = sleep_scaled

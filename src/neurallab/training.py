@@ -422,7 +422,11 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
         ``gd``, ``sgd``, ``adam``, ``bfgs``, ``lbfgs``, ``cg``, ``newton-cg``, ``lm``, or
         an object from :mod:`neurallab.optim`.
     l2 : float
-        λ of the L2 penalty on weights.
+        λ of the L2 penalty on weights (not biases): λ·W is added to their gradient at
+        every step. With a summed loss (``normalize=False``) and mini-batches each batch
+        adds the full λ, so the penalty acts n/m times as strongly as with the whole
+        set at once (as a summed loss with PyTorch's ``weight_decay``); with a mean loss
+        it does not depend on the batch size.
     epochs : int
         Epochs for first-order optimizers; the iteration cap for full-batch ones.
     batch_size : int, optional

@@ -53,6 +53,12 @@ class FirstOrderOptimizer(Optimizer):
         """Forget all state (new training run)."""
         self._t = 0
         self._factor = 1.0
+        self._allocate(n_params, dtype)
+
+    def _allocate(self, n_params: int, dtype) -> None:
+        """Fresh state arrays for ``n_params`` parameters (none here). Called by
+        :meth:`reset`, and by the first :meth:`step` of an optimizer used on its own —
+        which must keep a schedule already set with :meth:`set_epoch`."""
 
     def set_epoch(self, epoch: int, epochs: int) -> None:
         """Apply the schedule for ``epoch`` (0-based) of ``epochs``."""
@@ -106,6 +112,13 @@ class SGD(FirstOrderOptimizer):
         μ in [0, 1); 0 is plain gradient descent.
     nesterov : bool
         Nesterov's look-ahead form of momentum.
+
+    Notes
+    -----
+    The velocity form ``v ← μv − η·g; θ ← θ + v`` equals ``torch.optim.SGD`` (which
+    keeps ``b ← μb + g`` and steps ``−η·b``) while η is constant. Under a learning-rate
+    schedule they differ: PyTorch applies the new η to the whole accumulated ``b``;
+    here each past step keeps the η it was taken with.
     """
 
     name = "sgd"
@@ -122,13 +135,12 @@ class SGD(FirstOrderOptimizer):
         self._v: np.ndarray | None = None
         self._lr_now = self.lr
 
-    def reset(self, n_params, dtype):
-        super().reset(n_params, dtype)
+    def _allocate(self, n_params, dtype):
         self._v = np.zeros(n_params, dtype=dtype) if self.momentum else None
 
     def _begin_step(self, params):
         if self.momentum and (self._v is None or self._v.shape != params.shape):
-            self.reset(params.size, params.dtype)
+            self._allocate(params.size, params.dtype)
         super()._begin_step(params)
         self._lr_now = self.current_lr
 
@@ -171,15 +183,15 @@ class Adam(FirstOrderOptimizer):
         self._m = self._s = self._tmp = None
         self._root_c2 = self._lr_c1 = 1.0
 
-    def reset(self, n_params, dtype):
-        super().reset(n_params, dtype)
+    def _allocate(self, n_params, dtype):
         self._m = np.zeros(n_params, dtype=dtype)
         self._s = np.zeros(n_params, dtype=dtype)
         self._tmp = np.empty(n_params, dtype=dtype)
 
     def _begin_step(self, params):
         if self._m is None or self._m.shape != params.shape:
-            self.reset(params.size, params.dtype)
+            self._allocate(params.size, params.dtype)
+            self._t = 0    # new moments: the bias correction starts again
         super()._begin_step(params)
         t = self._t
         self._root_c2 = 1.0 / math.sqrt(1.0 - self.beta2 ** t)   # bias corrections
