@@ -295,3 +295,22 @@ def test_help_shows_examples(capsys):
         with pytest.raises(SystemExit):
             main(["images", cmd, "--help"])
         assert f"examples:\n  neurallab images {cmd}" in capsys.readouterr().out
+
+
+def test_predict_notes_a_light_background_and_inverts_on_request(model, tmp_path, capsys):
+    """A dark garment photographed on white is not what a Fashion-MNIST model has seen:
+    the note says so, and --invert classifies the file as the original image."""
+    sample = nl.datasets.fashion_mnist_sample()
+    net = nl.load(model)
+    assert net.meta["background"] == "dark"
+    image = sample.X_test[7]
+    expected = net.class_names[int(net.predict(images_to_inputs(image[None]))[0])]
+    path = tmp_path / "on_white.png"
+    Image.fromarray(255 - image).save(path)            # dark object, white background
+    assert main(["images", "predict", str(model), str(path), "--top", "1"]) == 0
+    err = capsys.readouterr().err
+    assert (f"note: {path} has a light background, the images this model learnt from a "
+            "dark one; if the answer looks wrong, try --invert") in err
+    assert main(["images", "predict", str(model), str(path), "--top", "1", "--invert"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{path}: {expected}  (") and "note:" not in err

@@ -43,7 +43,7 @@ __all__ = [
     "TrainingRecipe", "BASELINE", "MLP", "BEST",
     "images_to_inputs", "build_classifier", "train_classifier", "ClassificationReport",
     "confusion_matrix", "evaluate", "model_preprocessing", "image_file_inputs",
-    "predict_images", "LearningCurve", "learning_curve", "balanced_subset",
+    "predict_images", "border_level", "LearningCurve", "learning_curve", "balanced_subset",
 ]
 
 #: how 28×28 grayscale Fashion-MNIST images become inputs (pixels / 255, in [0, 1])
@@ -441,6 +441,10 @@ def train_classifier(X, y, recipe: TrainingRecipe = MLP, *, n_classes: int | Non
     net.class_names = class_names if class_names is not None else \
         [str(i) for i in range(n_classes)]
     net.meta["preprocessing"] = prep
+    # what a typical training image's background is: prediction warns about a file
+    # whose background is the other one (a dark shoe photographed on white paper)
+    net.meta["background"] = "dark" if np.median(border_level(Xf[:1000], prep)) < 0.5 \
+        else "light"
     net.meta["training"] = recipe.to_dict()
     if "val_loss" in history.history:
         vl = history.history["val_loss"]
@@ -638,6 +642,28 @@ def model_preprocessing(net: Network) -> dict:
             f"{h}×{w}×{channels} = {h * w * channels}; the model file is inconsistent"
         )
     return full
+
+
+def border_level(X: np.ndarray, preprocessing: dict) -> np.ndarray:
+    """Each input row's background: the median of its border pixels, 0 black to 1 white.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, height·width·channels)
+        Network inputs made with ``preprocessing`` (its normalization is undone).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+    """
+    h, w = preprocessing["image_size"]
+    channels = 3 if preprocessing.get("color_mode") == "rgb" else 1
+    imgs = np.asarray(X, dtype=np.float64).reshape(-1, h, w, channels).mean(axis=3)
+    border = np.concatenate([imgs[:, 0, :], imgs[:, -1, :], imgs[:, :, 0], imgs[:, :, -1]],
+                            axis=1)
+    level = np.median(border, axis=1)
+    norm = preprocessing.get("normalization", "unit")
+    return level + 0.5 if norm == "centered" else level / 255.0 if norm == "none" else level
 
 
 def image_file_inputs(sources, preprocessing: dict) -> np.ndarray:

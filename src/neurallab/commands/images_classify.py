@@ -113,6 +113,11 @@ def register(sub) -> None:
     p.add_argument("model", type=Path, help="a model from 'neurallab images train'")
     p.add_argument("images", nargs="+", type=Path, help="image files")
     p.add_argument("--top", type=int, default=3, help="classes to show per image (default 3)")
+    p.add_argument("--invert", action="store_true",
+                   help="invert the images' grey levels before classifying them (for dark "
+                   "objects on a light background, when the model learnt light objects on "
+                   "black, like Fashion-MNIST's; a note suggests it when a file's "
+                   "background is the other one)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_predict)
 
@@ -270,6 +275,9 @@ def cmd_predict(args) -> int:
         raise InputError(f"--top must be at least 1, got {args.top}")
     net = _load_classifier(args.model)
     prep = classify.model_preprocessing(net)
+    if args.invert:
+        prep = {**prep, "invert": not prep["invert"]}
+    trained_on = net.meta.get("background") if isinstance(net.meta, dict) else None
     names = net.class_names or [str(i) for i in range(net.n_outputs)]
     top = min(args.top, net.n_outputs)
     results, failed = [], 0
@@ -286,6 +294,11 @@ def cmd_predict(args) -> int:
             continue
         p = net.predict_proba(x)[0]
         best = np.argsort(-p, kind="stable")[:top]
+        seen = "light" if classify.border_level(x, prep)[0] >= 0.5 else "dark"
+        if trained_on in ("dark", "light") and seen != trained_on and not args.json:
+            print(f"note: {path} has a {seen} background, the images this model learnt "
+                  f"from a {trained_on} one; if the answer looks wrong, try "
+                  + ("without --invert" if args.invert else "--invert"), file=sys.stderr)
         results.append({"file": str(path), "class": names[best[0]],
                         "top": [{"class": names[k], "probability": float(p[k])}
                                 for k in best]})
