@@ -658,10 +658,9 @@ def border_level(X: np.ndarray, preprocessing: dict) -> np.ndarray:
     """
     h, w = preprocessing["image_size"]
     channels = 3 if preprocessing.get("color_mode") == "rgb" else 1
-    imgs = np.asarray(X, dtype=np.float64).reshape(-1, h, w, channels).mean(axis=3)
-    border = np.concatenate([imgs[:, 0, :], imgs[:, -1, :], imgs[:, :, 0], imgs[:, :, -1]],
-                            axis=1)
-    level = np.median(border, axis=1)
+    imgs = np.asarray(X).reshape(-1, h, w, channels)       # a view: only the border is copied
+    border = np.concatenate([imgs[:, 0], imgs[:, -1], imgs[:, :, 0], imgs[:, :, -1]], axis=1)
+    level = np.median(border.mean(axis=2, dtype=np.float64), axis=1)
     norm = preprocessing.get("normalization", "unit")
     return level + 0.5 if norm == "centered" else level / 255.0 if norm == "none" else level
 
