@@ -314,3 +314,22 @@ def test_predict_notes_a_light_background_and_inverts_on_request(model, tmp_path
     assert main(["images", "predict", str(model), str(path), "--top", "1", "--invert"]) == 0
     out, err = capsys.readouterr()
     assert out.startswith(f"{path}: {expected}  (") and "note:" not in err
+
+
+def test_predict_speaks_in_the_command_lines_words(model, tmp_path, capsys):
+    """A refused oversized image names the limit, not a parameter predict has no option
+    for ("pass a larger max_pixels")."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    path = tmp_path / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 9000, 9000,
+                                                                      8, 0, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    assert main(["images", "predict", str(model), str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "more than the limit of 40,000,000" in err and "max_pixels" not in err

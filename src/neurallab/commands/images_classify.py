@@ -25,7 +25,7 @@ from ._options import (
     positive_float,
     positive_int,
 )
-from .images import fraction
+from .images import cli_words, fraction
 from .train import _parser
 
 PRESETS = ("mlp", "best", "baseline")
@@ -286,7 +286,7 @@ def cmd_predict(args) -> int:
             x = classify.image_file_inputs([path], prep)
         except (ImageError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
             failed += 1
-            msg = str(exc) if isinstance(exc, ImageError) else \
+            msg = cli_words(str(exc)) if isinstance(exc, ImageError) else \
                 f"{path}: {exc.strerror or exc}"
             results.append({"file": str(path), "error": msg})
             if not args.json:
