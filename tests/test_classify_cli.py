@@ -84,7 +84,13 @@ def test_evaluate_prints_the_table_and_draws_two_figures(model, tmp_path, capsys
                  "--out-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "precision  recall" in out and "Ankle boot" in out
-    assert "confusion matrix (rows: true class, columns: predicted):" in out
+    assert ("confusion matrix (rows: true class, columns: predicted class, numbered as the "
+            "rows):") in out
+    lines = out.splitlines()
+    top = lines.index(next(line for line in lines if line.startswith("confusion matrix")))
+    assert lines[top + 1].split() == [str(j) for j in range(10)]
+    assert lines[top + 2].split()[:2] == ["0", "T-shirt/top"]   # full names, numbered
+    assert lines[top + 10].split()[:3] == ["9", "Ankle", "boot"]
     acc = nl.load(model).meta["test_accuracy"]
     assert f"accuracy {acc:.4f}" in out
     for name in ("confusion_matrix.png", "misclassified.png"):
@@ -117,6 +123,7 @@ def test_evaluate_json(model, capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["n"] == 1000 and len(d["confusion"]) == 10
     assert sum(map(sum, d["confusion"])) == 1000
+    assert d["macro_avg"]["f1"] == pytest.approx(sum(d["f1"]) / 10)   # as the table prints
 
 
 def test_predict_png_jpeg_and_rgb_of_another_size(model, tmp_path, capsys):

@@ -550,6 +550,8 @@ class ClassificationReport:
             "confusion": self.confusion.tolist(), "precision": self.precision.tolist(),
             "recall": self.recall.tolist(), "f1": self.f1.tolist(),
             "support": self.support.tolist(),
+            "macro_avg": {"precision": float(self.precision.mean()),
+                          "recall": float(self.recall.mean()), "f1": float(self.f1.mean())},
         }
 
 

@@ -249,10 +249,15 @@ def cmd_evaluate(args) -> int:
     else:
         print(f"{args.model} on the {args.split} images of {data.source}:")
         print(report.table())
-        print("confusion matrix (rows: true class, columns: predicted):")
-        w = max(5, len(str(int(report.confusion.max()))) + 1)
-        for name, row in zip(report.class_names, report.confusion, strict=True):
-            print(f"  {name[:12]:>12} " + "".join(f"{int(c):>{w}}" for c in row))
+        print("confusion matrix (rows: true class, columns: predicted class, numbered as "
+              "the rows):")
+        k = len(report.class_names)
+        nw = min(max(len(n) for n in report.class_names), 30)
+        w = max(5, len(str(int(report.confusion.max()))) + 1, len(str(k - 1)) + 1)
+        print(" " * (nw + 6) + "".join(f"{j:>{w}}" for j in range(k)))
+        for i, (name, row) in enumerate(zip(report.class_names, report.confusion,
+                                            strict=True)):
+            print(f"  {i:>2} {name[:nw]:<{nw}} " + "".join(f"{int(c):>{w}}" for c in row))
     if not args.no_figures:
         args.out_dir.mkdir(parents=True, exist_ok=True)
         cm = plots.save_figure(classify_plots.confusion_figure(report),
