@@ -90,7 +90,7 @@ def test_evaluate_prints_the_table_and_draws_two_figures(model, tmp_path, capsys
     top = lines.index(next(line for line in lines if line.startswith("confusion matrix")))
     assert lines[top + 1].split() == [str(j) for j in range(10)]
     assert lines[top + 2].split()[:2] == ["0", "T-shirt/top"]   # full names, numbered
-    assert lines[top + 10].split()[:3] == ["9", "Ankle", "boot"]
+    assert lines[top + 11].split()[:3] == ["9", "Ankle", "boot"]
     acc = nl.load(model).meta["test_accuracy"]
     assert f"accuracy {acc:.4f}" in out
     for name in ("confusion_matrix.png", "misclassified.png"):
