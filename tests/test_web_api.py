@@ -212,6 +212,19 @@ def test_exif_rotated_photo_reports_the_size_it_is_shown_at(client):
     assert (answer["image"]["width"], answer["image"]["height"]) == (28, 56)
 
 
+def test_a_light_background_gets_a_note(client, net, sample):
+    """The default model learnt light garments on black; a dark one on white paper is
+    answered, with a note saying why the answer may mean little."""
+    assert net.meta["background"] == "dark"
+    pixels, _ = confident_examples(net, sample, 1)[0]
+    on_black = post(client, ("dark.png", encode(pixels, "PNG"), "image/png")).json()
+    assert "note" not in on_black["results"][0]
+    on_white = post(client, ("white.png", encode(255 - pixels, "PNG"), "image/png")).json()
+    assert on_white["results"][0]["note"] == (
+        "white.png has a light background, but this model learnt from images with a dark "
+        "one, so its answer may mean little; a photo with a dark background works better.")
+
+
 def test_a_file_the_server_fails_on_does_not_sink_the_others(app, client, net, sample,
                                                              monkeypatch):
     pixels, label = confident_examples(net, sample, 1)[0]

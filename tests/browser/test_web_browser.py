@@ -141,6 +141,19 @@ def test_png_upload_shows_label_and_probability_bars(page, examples):
     assert "ms" in result.locator(".timing").inner_text()
 
 
+def test_a_light_background_shows_its_note(page, examples):
+    name, pixels = next(iter(examples.items()))
+    upload(page, ("on_white.png", "image/png", png(255 - pixels)))
+    result = page.locator(".result.ok")
+    result.wait_for()
+    assert result.locator(".note").inner_text().startswith(
+        "on_white.png has a light background, but this model learnt from images with a dark "
+        "one")
+    upload(page, ("on_black.png", "image/png", png(pixels)))
+    page.locator(".result.ok").nth(1).wait_for()
+    assert page.locator(".result.ok").first.locator(".note").count() == 0   # newest first
+
+
 def test_text_file_shows_the_error_in_plain_words(page):
     upload(page, ("notes.txt", "text/plain", b"shopping list: milk, eggs"))
     result = page.locator(".result.error")

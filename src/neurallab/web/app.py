@@ -68,6 +68,7 @@ class FileAnswer(BaseModel):
     input_shape: list[int] | None = None
     image: ImageInfo | None = None
     timing_ms: dict[str, float] | None = None
+    note: str | None = None   # e.g. a background unlike the training images'
     status: int | None = None
     code: str | None = None
     error: str | None = None

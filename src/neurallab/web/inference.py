@@ -233,6 +233,7 @@ class ImageClassifier:
         t1 = time.perf_counter()
         p = self.net.predict_proba(x[None, :])[0]
         t2 = time.perf_counter()
+        note = self._background_note(filename, x)
         order = np.argsort(-p, kind="stable")[: self.top_k]
         return FileResult(True, 200, {
             "filename": filename,
@@ -246,7 +247,23 @@ class ImageClassifier:
             "image": info,
             "timing_ms": {"preprocess": 1e3 * (t1 - t0), "inference": 1e3 * (t2 - t1),
                           "total": 1e3 * (t2 - t0)},
+            **({"note": note} if note else {}),
         })
+
+    def _background_note(self, filename: str, x: np.ndarray) -> str | None:
+        """A note when the upload's background is not the kind the model learnt from
+        (a dark shoe photographed on white, for a model of light garments on black)."""
+        from ..classify import border_level
+
+        trained_on = self.net.meta.get("background")
+        if trained_on not in ("dark", "light"):
+            return None
+        seen = "light" if border_level(x[None, :], self.preprocessing)[0] >= 0.5 else "dark"
+        if seen == trained_on:
+            return None
+        return (f"{filename} has a {seen} background, but this model learnt from images "
+                f"with a {trained_on} one, so its answer may mean little; a photo with a "
+                f"{trained_on} background works better.")
 
     def classify(self, files: list[tuple[str, bytes | bytearray]]) -> list[FileResult]:
         """Classify several uploads; one :class:`FileResult` each, in order."""

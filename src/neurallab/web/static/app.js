@@ -122,6 +122,7 @@
     const top = answer.predictions[0];
     const label = node.querySelector(".label");
     label.replaceChildren(el("strong", "", top.label), el("span", "confidence", ` ${percent(top.probability)} sure`));
+    if (answer.note) label.after(el("p", "note", answer.note));
     const bars = node.querySelector(".bars");
     answer.predictions.forEach((p, i) => {
       const row = el("li", i === 0 ? "bar best" : "bar");
