@@ -123,6 +123,19 @@ def test_from_keras_reads_a_hand_written_keras_model(keras):
     assert _rel_err(net.forward(X), _run(keras, model, X)) <= 1e-5
 
 
+@pytest.mark.parametrize("make, slope", [
+    (lambda L: [L.Dense(3, activation="leaky_relu")], 0.2),     # Keras's function default
+    (lambda L: [L.Dense(3), L.LeakyReLU()], 0.3),                # Keras's layer default
+    (lambda L: [L.Dense(3), L.ReLU(negative_slope=0.1)], 0.1),
+])
+def test_leaky_relu_of_any_slope_comes_in_with_its_slope(keras, make, slope):
+    model = keras.Sequential([keras.Input((2,)), *make(keras.layers), keras.layers.Dense(1)])
+    net = from_keras(model)
+    assert net.activation.name == "leaky_relu" and net.activation.alpha == pytest.approx(slope)
+    X = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
+    assert _rel_err(net.forward(X), _run(keras, model, X)) <= 1e-5
+
+
 def test_leaky_relu_as_a_layer_with_slope_001(keras):
     L = keras.layers
     for act in (L.LeakyReLU(negative_slope=0.01), L.ReLU(negative_slope=0.01)):
@@ -134,10 +147,8 @@ def test_leaky_relu_as_a_layer_with_slope_001(keras):
 @pytest.mark.parametrize(("layers", "message"), [
     (lambda L: [L.Dense(3), L.BatchNormalization(), L.Dense(1)],
      "(BatchNormalization), which neurallab does not support"),
-    (lambda L: [L.Dense(3, activation="leaky_relu"), L.Dense(1)],
-     "uses the Keras activation 'leaky_relu', whose slope is 0.2"),
-    (lambda L: [L.Dense(3), L.LeakyReLU(), L.Dense(1)],
-     "is LeakyReLU(negative_slope=0.3)"),
+    (lambda L: [L.Dense(3), L.LeakyReLU(0.3), L.Dense(3), L.LeakyReLU(0.2), L.Dense(1)],
+     "hidden leaky ReLUs have different slopes (0.2, 0.3)"),
     (lambda L: [L.Dense(3, activation="gelu"), L.Dense(1)],
      "uses activation 'gelu', which neurallab does not support"),
     (lambda L: [L.Dense(3, use_bias=False), L.Dense(1)],

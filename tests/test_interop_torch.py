@@ -272,8 +272,9 @@ def test_from_torch_single_layer_softmax_classifier():
 @pytest.mark.parametrize(("model", "message"), [
     (nn.Sequential(nn.Linear(2, 3), nn.GELU(), nn.Linear(3, 1)),
      "contains layer [1] GELU, which neurallab does not support"),
-    (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.2)),
-     "layer [1] LeakyReLU is LeakyReLU(negative_slope=0.2)"),
+    (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.2), nn.Linear(3, 3), nn.LeakyReLU(0.3),
+                   nn.Linear(3, 1)),
+     "hidden leaky ReLUs have different slopes (0.2, 0.3)"),
     (nn.Sequential(nn.Linear(2, 3), nn.Softmax(dim=0)),
      "layer [1] Softmax is Softmax(dim=0)"),
     (nn.Sequential(nn.Sigmoid(), nn.Linear(2, 3)),
@@ -330,6 +331,19 @@ def test_a_leaky_relu_slope_of_its_own_is_exported_layer_by_layer(where, tmp_pat
     np.testing.assert_allclose(run_onnx(to_onnx(net), X), Y, rtol=1e-12)
     net.save(tmp_path / "leaky.safetensors")
     np.testing.assert_array_equal(nl.load(tmp_path / "leaky.safetensors").forward(X), Y)
+
+
+def test_from_torch_keeps_a_leaky_slope_of_its_own():
+    model = nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.2), nn.Linear(4, 2),
+                          nn.LeakyReLU(0.3)).double()
+    net = from_torch(model)
+    assert (net.activation.alpha, net.output_activation.alpha) == (0.2, 0.3)
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    with torch.no_grad():
+        np.testing.assert_allclose(net.forward(X), model(torch.from_numpy(X)).numpy(),
+                                   rtol=1e-12)
+    back = to_torch(net)
+    assert (back[1].negative_slope, back[3].negative_slope) == (0.2, 0.3)
 
 
 def test_the_exported_program_gives_plain_tensors(tmp_path):

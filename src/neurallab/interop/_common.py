@@ -38,6 +38,8 @@ class LayerSpec:
         How the framework names the layer, for error messages (``"[2] Linear"``).
     dropout : float
         Rate of a dropout layer that follows the activation (0: none).
+    slope : float or None
+        The negative slope of a leaky ReLU that follows (``None``: neurallab's 0.01).
     """
 
     W: np.ndarray
@@ -45,6 +47,7 @@ class LayerSpec:
     activation: str | None
     label: str
     dropout: float = 0.0
+    slope: float | None = None
 
 
 def add_dropout(layers: list[LayerSpec], rate: float, label: str, source: str,
@@ -203,4 +206,25 @@ def assemble(layers: list[LayerSpec], source: str, *, dense: str = "Linear",
         if spec.b is not None:
             net.b[l][...] = spec.b
     net.input_scaler, net.output_scaler = input_scaler, output_scaler
+    return net
+
+
+def apply_slopes(net: Network, layers: list[LayerSpec], source: str) -> Network:
+    """Give ``net`` the leaky-ReLU slopes the framework's layers have, where they are
+    not neurallab's 0.01: one for all hidden layers (they share one activation), one
+    for the output layer."""
+    from ..activations import LeakyReLU
+
+    slopes = {i: spec.slope for i, spec in enumerate(layers)
+              if spec.activation == "leaky_relu" and spec.slope is not None}
+    last = len(layers) - 1
+    hidden = {a for i, a in slopes.items() if i < last}
+    if len(hidden) > 1:
+        raise InputError(f"{source}: its hidden leaky ReLUs have different slopes "
+                         f"({', '.join(map(str, sorted(hidden)))}); neurallab's hidden "
+                         "layers share one activation")
+    if hidden and hidden != {LeakyReLU.alpha}:
+        net.activation = LeakyReLU(alpha=hidden.pop())
+    if slopes.get(last, LeakyReLU.alpha) != LeakyReLU.alpha:
+        net.output_activation = LeakyReLU(alpha=slopes[last])
     return net

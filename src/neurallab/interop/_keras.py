@@ -14,6 +14,7 @@ from ._common import (
     LayerSpec,
     add_activation,
     add_dropout,
+    apply_slopes,
     assemble,
     check_network,
     export_dtype,
@@ -32,7 +33,7 @@ _KERAS_ACTIVATIONS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu",
 _FROM_KERAS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "linear": "identity",
                "softmax": "softmax"}
 
-_SUPPORTED = ("Dense, Activation, ReLU, LeakyReLU(negative_slope=0.01), Softmax, Dropout, "
+_SUPPORTED = ("Dense, Activation, ReLU, LeakyReLU, Softmax, Dropout, "
               "Rescaling (first/last)")
 
 
@@ -108,53 +109,46 @@ def to_keras(net, *, dtype=None, include_scalers: bool = False):
     return model
 
 
-def _keras_activation(layer, keras, label: str) -> str | None:
-    """neurallab's name for an activation layer, or ``None`` if the layer is not one."""
+def _keras_activation(layer, keras, label: str) -> tuple[str, float | None] | None:
+    """neurallab's name for an activation layer and its leaky slope (``None`` unless a
+    leaky ReLU), or ``None`` if the layer is not an activation."""
     L = keras.layers
     if type(layer) is L.Activation:
         return _activation_fn(layer.activation, label)
-    if type(layer) is L.LeakyReLU:
-        if float(layer.negative_slope) != 0.01:
-            raise InputError(
-                f"layer {label} is LeakyReLU(negative_slope={layer.negative_slope}); "
-                "neurallab's leaky_relu has slope 0.01 — use LeakyReLU(negative_slope=0.01)"
-            )
-        return "leaky_relu"
+    if type(layer) is L.LeakyReLU:      # any slope: from_keras records it
+        return "leaky_relu", float(layer.negative_slope)
     if type(layer) is L.ReLU:
         cfg = layer.get_config()
         if cfg.get("max_value") is None and not cfg.get("threshold"):
             slope = float(cfg.get("negative_slope") or 0.0)
-            if slope == 0.0:
-                return "relu"
-            if slope == 0.01:
-                return "leaky_relu"
+            return ("relu", None) if slope == 0.0 else ("leaky_relu", slope)
         raise InputError(
             f"layer {label} is ReLU with max_value={cfg.get('max_value')}, "
-            f"negative_slope={cfg.get('negative_slope')}, threshold={cfg.get('threshold')}; "
-            "neurallab supports plain ReLU() and negative_slope=0.01 only"
+            f"threshold={cfg.get('threshold')}; neurallab supports ReLU without a cap or "
+            "threshold (a negative_slope is fine)"
         )
     if type(layer) is L.Softmax:
         axis = layer.axis
         if axis not in (-1, 1, (-1,), [-1], (1,), [1]):
             raise InputError(f"layer {label} is Softmax(axis={axis}); neurallab's softmax "
                              "runs over the outputs of each sample — use axis=-1")
-        return "softmax"
+        return "softmax", None
     return None
 
 
-def _activation_fn(fn, label: str) -> str:
+#: the slope of Keras's own ``leaky_relu`` activation function (its default)
+_KERAS_LEAKY_SLOPE = 0.2
+
+
+def _activation_fn(fn, label: str) -> tuple[str, float | None]:
     name = getattr(fn, "__name__", repr(fn))
     if name in _FROM_KERAS:
-        return _FROM_KERAS[name]
-    if name == "leaky_relu":
-        raise InputError(
-            f"layer {label} uses the Keras activation 'leaky_relu', whose slope is 0.2; "
-            "neurallab's leaky_relu has slope 0.01 — use a separate "
-            "LeakyReLU(negative_slope=0.01) layer"
-        )
+        return _FROM_KERAS[name], None
+    if name == "leaky_relu":   # activation="leaky_relu": Keras's default slope
+        return "leaky_relu", _KERAS_LEAKY_SLOPE
     raise InputError(
         f"layer {label} uses activation {name!r}, which neurallab does not support; "
-        "supported: sigmoid, tanh, relu, linear, softmax, LeakyReLU(negative_slope=0.01)"
+        "supported: sigmoid, tanh, relu, leaky_relu, linear, softmax, LeakyReLU"
     )
 
 
@@ -171,8 +165,9 @@ def from_keras(model):
     """A :class:`~neurallab.Network` with the weights of a Keras 3 ``Sequential``.
 
     The model must be a chain of ``Dense`` layers, each with its activation inside
-    (``sigmoid``, ``tanh``, ``relu``, ``linear``, ``softmax``) and/or followed by one
-    activation layer (``Activation``, ``ReLU``, ``LeakyReLU(negative_slope=0.01)``,
+    (``sigmoid``, ``tanh``, ``relu``, ``leaky_relu``, ``linear``, ``softmax``) and/or
+    followed by one activation layer (``Activation``, ``ReLU``, ``LeakyReLU`` — any
+    slope: one other than 0.01 becomes a ``LeakyReLU(alpha=...)`` of the network —
     ``Softmax(axis=-1)``), optionally a ``Dropout`` after a hidden layer, and
     optionally a ``Rescaling`` first and last (they become the network's input and
     output scalers, as :func:`to_keras` with ``include_scalers=True`` writes them).
@@ -214,8 +209,9 @@ def from_keras(model):
             # base kernel plus its low-rank update (layer.weights[0] is the base alone)
             W = np.array(keras.ops.convert_to_numpy(layer.kernel))
             b = np.array(keras.ops.convert_to_numpy(layer.bias)) if layer.use_bias else None
-            act = _activation_fn(layer.activation, label)
-            layers.append(LayerSpec(W, b, None if act == "identity" else act, label))
+            act, slope = _activation_fn(layer.activation, label)
+            layers.append(LayerSpec(W, b, None if act == "identity" else act, label,
+                                    slope=slope))
             continue
         if type(layer) is L.Rescaling:
             if i == 0:
@@ -229,10 +225,14 @@ def from_keras(model):
         if type(layer) is L.Dropout:
             add_dropout(layers, layer.rate, label, source, "Dense")
         else:
-            add_activation(layers, _keras_activation(layer, keras, label), label, source,
+            found = _keras_activation(layer, keras, label)
+            add_activation(layers, None if found is None else found[0], label, source,
                            "Dense", _SUPPORTED)
-    return assemble(layers, source, dense="Dense", input_scaler=scalers[0],
-                    output_scaler=scalers[1])
+            if found is not None and found[0] == "leaky_relu":
+                layers[-1].slope = found[1]
+    net = assemble(layers, source, dense="Dense", input_scaler=scalers[0],
+                   output_scaler=scalers[1])
+    return apply_slopes(net, layers, source)
 
 
 def export_keras(net, path, *, dtype=None, include_scalers: bool = True) -> Path:

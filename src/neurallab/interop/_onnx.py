@@ -197,10 +197,9 @@ def from_onnx(model):
     Network
         Same weights, bit for bit, in the graph's dtype (float32 or float64).
     """
-    from ..activations import LeakyReLU
     from ..errors import InputTypeError
     from ..preprocessing import StandardScaler
-    from ._common import LayerSpec, add_activation, assemble
+    from ._common import LayerSpec, add_activation, apply_slopes, assemble
 
     onnx = import_onnx("from_onnx")
     from onnx import numpy_helper
@@ -236,7 +235,6 @@ def from_onnx(model):
         return np.asarray(consts[name])
 
     layers: list[LayerSpec] = []
-    slopes: dict[int, float] = {}   # layer index -> leaky ReLU slope
     scale = {"in_offset": None, "in_scale": None, "out_scale": None, "out_offset": None}
     current, i = inputs[0], 0
     while i < len(nodes):
@@ -271,7 +269,7 @@ def from_onnx(model):
                 and set(nodes[i + 1].input) == {current, node.output[0]}:
             alpha = float(const(node, others[0], "a slope"))   # Max(z, Mul(z, α))
             add_activation(layers, "leaky_relu", label, source, "Gemm", _SUPPORTED_ONNX)
-            slopes[len(layers) - 1] = alpha
+            layers[-1].slope = alpha
             current, i = nodes[i + 1].output[0], i + 2
             continue
         elif op == "Mul" and layers and scale["out_scale"] is None:
@@ -284,7 +282,7 @@ def from_onnx(model):
                                  f"{attrs['axis']}; neurallab's is over the last axis")
             add_activation(layers, _FROM_ONNX[op], label, source, "Gemm", _SUPPORTED_ONNX)
             if op == "LeakyRelu":
-                slopes[len(layers) - 1] = float(attrs.get("alpha", 0.01))
+                layers[-1].slope = float(attrs.get("alpha", 0.01))
         elif op in ("Identity", "Dropout"):
             pass  # inference: both pass their input through
         else:
@@ -309,13 +307,4 @@ def from_onnx(model):
     net = assemble(layers, source, dense="Gemm",
                    input_scaler=scaler(scale["in_offset"], scale["in_scale"], n_in),
                    output_scaler=scaler(scale["out_offset"], scale["out_scale"], n_out))
-    hidden = {a for l, a in slopes.items() if l < net.n_layers - 1}
-    if len(hidden) > 1:
-        raise InputError(f"{source}: its hidden leaky ReLUs have different slopes "
-                         f"({', '.join(map(str, sorted(hidden)))}); neurallab's hidden "
-                         "layers share one activation")
-    if hidden and hidden != {LeakyReLU.alpha}:
-        net.activation = LeakyReLU(alpha=hidden.pop())
-    if slopes.get(net.n_layers - 1, LeakyReLU.alpha) != LeakyReLU.alpha:
-        net.output_activation = LeakyReLU(alpha=slopes[net.n_layers - 1])
-    return net
+    return apply_slopes(net, layers, source)

@@ -13,6 +13,7 @@ from ._common import (
     LayerSpec,
     add_activation,
     add_dropout,
+    apply_slopes,
     assemble,
     check_network,
     export_dtype,
@@ -33,7 +34,7 @@ _TORCH_ACTIVATIONS = {
     "softmax": lambda nn, alpha: nn.Softmax(dim=-1),
 }
 
-_SUPPORTED = "Linear, Sigmoid, Tanh, ReLU, LeakyReLU(0.01), Identity, Softmax(dim=-1), Dropout"
+_SUPPORTED = "Linear, Sigmoid, Tanh, ReLU, LeakyReLU, Identity, Softmax(dim=-1), Dropout"
 
 
 def to_torch(net, *, dtype=None):
@@ -86,12 +87,7 @@ def _torch_activation(module, nn, label: str) -> str | None:
     for cls, name in simple:
         if type(module) is cls:
             return name
-    if type(module) is nn.LeakyReLU:
-        if module.negative_slope != 0.01:
-            raise InputError(
-                f"layer {label} is LeakyReLU(negative_slope={module.negative_slope}); "
-                "neurallab's leaky_relu has slope 0.01 — use nn.LeakyReLU(0.01)"
-            )
+    if type(module) is nn.LeakyReLU:   # any slope: from_torch records it
         return "leaky_relu"
     if type(module) is nn.Softmax:
         if module.dim not in (-1, 1):
@@ -107,11 +103,12 @@ def from_torch(module):
     """A :class:`~neurallab.Network` with the weights of a ``torch.nn.Sequential``.
 
     The Sequential must be a chain of ``nn.Linear`` layers, each optionally followed
-    by one activation — ``Sigmoid``, ``Tanh``, ``ReLU``, ``LeakyReLU(0.01)``,
+    by one activation — ``Sigmoid``, ``Tanh``, ``ReLU``, ``LeakyReLU`` (any slope: a
+    slope other than 0.01 becomes a ``LeakyReLU(alpha=...)`` of the network),
     ``Identity``, ``Softmax(dim=-1)`` (output only) — and, after a hidden layer's
     activation, optionally an ``nn.Dropout`` (its rate becomes the network's dropout).
     A Linear with no activation after it is ``identity``. All hidden layers must use
-    the same activation, all Linear layers the same bias setting and one dtype
+    the same activation (and slope), all Linear layers the same bias setting and one dtype
     (float32 or float64). Anything else is refused with an error that names the
     layer, never approximated.
 
@@ -146,7 +143,9 @@ def from_torch(module):
         else:
             add_activation(layers, _torch_activation(child, nn, label), label, source,
                            "Linear", _SUPPORTED)
-    return assemble(layers, source, dense="Linear")
+            if type(child) is nn.LeakyReLU:
+                layers[-1].slope = float(child.negative_slope)
+    return apply_slopes(assemble(layers, source, dense="Linear"), layers, source)
 
 
 def _check_tensor(weight, label: str, torch) -> None:
