@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets.prepare import flatten, normalize
+from .datasets.prepare import NORMALIZATION_RANGES, flatten, normalize
 from .errors import InputError, InputTypeError
 from .network import INITIALIZERS, Network
 from .optim import SGD, Adam
@@ -43,7 +43,8 @@ __all__ = [
     "TrainingRecipe", "BASELINE", "MLP", "BEST",
     "images_to_inputs", "build_classifier", "train_classifier", "ClassificationReport",
     "confusion_matrix", "evaluate", "model_preprocessing", "image_file_inputs",
-    "predict_images", "border_level", "LearningCurve", "learning_curve", "balanced_subset",
+    "predict_images", "border_level", "background_mismatch", "LearningCurve",
+    "learning_curve", "balanced_subset",
 ]
 
 #: how 28×28 grayscale Fashion-MNIST images become inputs (pixels / 255, in [0, 1])
@@ -663,8 +664,21 @@ def border_level(X: np.ndarray, preprocessing: dict) -> np.ndarray:
     imgs = np.asarray(X).reshape(-1, h, w, channels)       # a view: only the border is copied
     border = np.concatenate([imgs[:, 0], imgs[:, -1], imgs[:, :, 0], imgs[:, :, -1]], axis=1)
     level = np.median(border.mean(axis=2, dtype=np.float64), axis=1)
-    norm = preprocessing.get("normalization", "unit")
-    return level + 0.5 if norm == "centered" else level / 255.0 if norm == "none" else level
+    lo, hi = NORMALIZATION_RANGES[preprocessing.get("normalization", "unit")]
+    return (level - lo) / (hi - lo)
+
+
+def background_mismatch(net: Network, x: np.ndarray,
+                        preprocessing: dict) -> tuple[str, str] | None:
+    """``(seen, trained_on)`` when input row ``x``'s background ("dark"/"light") is not
+    the kind the model's training images had (``net.meta["background"]``), else
+    ``None`` (also for a model that does not record it)."""
+    trained_on = net.meta.get("background") if isinstance(net.meta, dict) else None
+    if trained_on not in ("dark", "light"):
+        return None
+    seen = "light" if border_level(np.asarray(x)[None, :], preprocessing)[0] >= 0.5 \
+        else "dark"
+    return None if seen == trained_on else (seen, trained_on)
 
 
 def image_file_inputs(sources, preprocessing: dict) -> np.ndarray:

@@ -584,7 +584,8 @@ class Network:
                            allow_1d=False)
         check_n_features(X, self.n_inputs)
         if self.input_scaler is not None and self.input_scaler.fitted:
-            X = self.input_scaler.transform(X)
+            self.input_scaler._check_columns(X.shape[1])
+            X = self.input_scaler._apply(X)   # X is checked as finite just above
         return np.ascontiguousarray(X, dtype=self.dtype)
 
     def predict_raw(self, X) -> np.ndarray:

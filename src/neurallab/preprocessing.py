@@ -89,22 +89,34 @@ class Scaler:
         dtype = getattr(X, "dtype", None)
         dtype = dtype if dtype in (np.float32, np.float64) else np.float64
         arr = as_float_array(X, "X", dtype, allow_1d=True)
-        if self.scale_.size not in (1, arr.shape[1]):
-            raise InputError(f"the scaler was fitted on {self.scale_.size} columns, got "
-                             f"{arr.shape[1]}; pass data with the columns it was fitted on")
+        self._check_columns(arr.shape[1])
         return arr, np.shape(X) if np.ndim(X) == 1 else arr.shape
+
+    def _check_columns(self, n_columns: int) -> None:
+        if self.scale_.size not in (1, n_columns):
+            raise InputError(f"the scaler was fitted on {self.scale_.size} columns, got "
+                             f"{n_columns}; pass data with the columns it was fitted on")
 
     def transform(self, X) -> np.ndarray:
         """Scale ``X``; keeps a float32 input float32."""
         X, shape = self._check(X)
-        dt = X.dtype
-        return ((X - self.offset_.astype(dt)) / self.scale_.astype(dt)).reshape(shape)
+        return self._apply(X).reshape(shape)
 
     def inverse_transform(self, X) -> np.ndarray:
         """Map scaled values back to raw units."""
         X, shape = self._check(X)
+        return self._unapply(X).reshape(shape)
+
+    # the arithmetic alone, for arrays the library has already checked as 2-D and
+    # finite (a second NaN scan of a large X on every predict would be work done
+    # twice); the caller checks the columns with _check_columns
+    def _apply(self, X: np.ndarray) -> np.ndarray:
         dt = X.dtype
-        return (X * self.scale_.astype(dt) + self.offset_.astype(dt)).reshape(shape)
+        return (X - self.offset_.astype(dt)) / self.scale_.astype(dt)
+
+    def _unapply(self, X: np.ndarray) -> np.ndarray:
+        dt = X.dtype
+        return X * self.scale_.astype(dt) + self.offset_.astype(dt)
 
     def fit_transform(self, X) -> np.ndarray:
         return self.fit(X).transform(X)

@@ -282,7 +282,6 @@ def cmd_predict(args) -> int:
     prep = classify.model_preprocessing(net)
     if args.invert:
         prep = {**prep, "invert": not prep["invert"]}
-    trained_on = net.meta.get("background") if isinstance(net.meta, dict) else None
     names = net.class_names or [str(i) for i in range(net.n_outputs)]
     top = min(args.top, net.n_outputs)
     results, failed = [], 0
@@ -299,8 +298,9 @@ def cmd_predict(args) -> int:
             continue
         p = net.predict_proba(x)[0]
         best = np.argsort(-p, kind="stable")[:top]
-        seen = "light" if classify.border_level(x, prep)[0] >= 0.5 else "dark"
-        if trained_on in ("dark", "light") and seen != trained_on and not args.json:
+        mismatch = classify.background_mismatch(net, x[0], prep)
+        if mismatch and not args.json:
+            seen, trained_on = mismatch
             print(f"note: {path} has a {seen} background, the images this model learnt "
                   f"from a {trained_on} one; if the answer looks wrong, try "
                   + ("without --invert" if args.invert else "--invert"), file=sys.stderr)

@@ -56,21 +56,22 @@ import numpy as np
 
 from ..errors import DatasetFileError, InputError, InputTypeError
 from ..io import atomic_writer
+from .idx import _MAX_DEFLATE_RATIO  # a .npz member is DEFLATE, like a .gz
 
 __all__ = [
-    "NORMALIZATIONS", "SPLITS", "normalize", "flatten", "one_hot", "BalanceReport",
-    "class_balance", "Split", "stratified_split", "content_hashes", "image_fingerprints",
-    "LeakReport", "find_leaks", "PreparedDataset", "prepare_dataset", "save_dataset",
-    "load_dataset",
+    "NORMALIZATIONS", "NORMALIZATION_RANGES", "SPLITS", "normalize", "flatten", "one_hot",
+    "BalanceReport", "class_balance", "Split", "stratified_split", "content_hashes",
+    "image_fingerprints", "LeakReport", "find_leaks", "PreparedDataset", "prepare_dataset",
+    "save_dataset", "load_dataset",
 ]
 
 #: ``unit``: p / 255 ∈ [0, 1]; ``centered``: p / 255 − 0.5 ∈ [−0.5, 0.5]; ``none``: p
 NORMALIZATIONS = ("unit", "centered", "none")
+#: the range of the inputs each normalization makes from pixels 0..255 (black, white)
+NORMALIZATION_RANGES = {"unit": (0.0, 1.0), "centered": (-0.5, 0.5), "none": (0.0, 255.0)}
 SPLITS = ("train", "valid", "test")
 FORMAT = "neurallab-images"
 FORMAT_VERSION = 1
-#: DEFLATE cannot expand data by more than about 1032:1 (a member declaring more is a lie)
-_MAX_DEFLATE_RATIO = 1032
 _BLOCK = 4096  # images per block in the leak search (bounds its memory)
 
 
@@ -1045,7 +1046,7 @@ def _storable_images(X: np.ndarray, normalization, name: str = "images") -> np.n
     lo, hi = X.min(), X.max()
     pixels = bool(lo >= 0 and hi <= 255) and (X.dtype.kind in "iu"
                                               or bool((X == np.round(X)).all()))
-    span = _FLOAT_RANGES.get(normalization) if isinstance(normalization, str) else None
+    span = NORMALIZATION_RANGES.get(normalization) if isinstance(normalization, str) else None
     if X.dtype.kind == "f" and span is not None and span[0] <= lo and hi <= span[1] \
             and not (pixels and normalization == "none"):
         return X.astype(np.float32, copy=False)
@@ -1182,8 +1183,6 @@ def _check_contents(data: dict, meta: dict):
     return names, prep, info, _stored_paths(data)
 
 
-#: the range of float32 images per normalisation (they are stored already normalised)
-_FLOAT_RANGES = {"unit": (0.0, 1.0), "centered": (-0.5, 0.5), "none": (0.0, 255.0)}
 #: slack on those ranges for float32 rounding
 _FLOAT_SLACK = 1e-5
 #: bytes decompressed per read of a member
@@ -1293,7 +1292,7 @@ def _check_stored_floats(key: str, X: np.ndarray, normalization: str) -> None:
     if not np.isfinite(X).all():
         bad = tuple(np.argwhere(~np.isfinite(X))[0].tolist())
         raise _Invalid(f"{key} holds NaN or infinite pixels (first at index {bad})")
-    lo, hi = _FLOAT_RANGES[normalization]
+    lo, hi = NORMALIZATION_RANGES[normalization]
     got_lo, got_hi = float(X.min()), float(X.max())
     if got_lo < lo - _FLOAT_SLACK or got_hi > hi + _FLOAT_SLACK:
         raise _Invalid(f"{key} holds float values from {got_lo:g} to {got_hi:g}, but its "

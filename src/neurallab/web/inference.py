@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..classify import model_preprocessing
+from ..datasets.prepare import NORMALIZATION_RANGES
 from ..errors import InputError
 from ..network import Network
 
@@ -42,8 +43,6 @@ DEFAULT_MAX_PIXELS = 16_000_000
 #: EXIF orientations that turn the picture a quarter: width and height swap
 _QUARTER_TURNS = {5, 6, 7, 8}
 _log = logging.getLogger("neurallab.web")
-#: the range of the network's inputs under each normalization (for showing them)
-_RANGES = {"unit": (0.0, 1.0), "centered": (-0.5, 0.5), "none": (0.0, 255.0)}
 _FORMAT_LIST = ", ".join(list(ACCEPTED_FORMATS.values())[:-1]) + " or WebP"
 
 
@@ -201,7 +200,7 @@ class ImageClassifier:
         h, w = self.image_size
         img = x.reshape((h, w, 3) if self.channels == 3 else (h, w))
         norm = self.preprocessing["normalization"]
-        lo, hi = _RANGES.get(norm, (float(img.min()), float(img.max())))
+        lo, hi = NORMALIZATION_RANGES.get(norm, (float(img.min()), float(img.max())))
         grey = np.clip((img - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
         buf = io.BytesIO()
         Image.fromarray(np.rint(grey * 255).astype(np.uint8)).save(buf, format="PNG")
@@ -253,14 +252,12 @@ class ImageClassifier:
     def _background_note(self, filename: str, x: np.ndarray) -> str | None:
         """A note when the upload's background is not the kind the model learnt from
         (a dark shoe photographed on white, for a model of light garments on black)."""
-        from ..classify import border_level
+        from ..classify import background_mismatch
 
-        trained_on = self.net.meta.get("background")
-        if trained_on not in ("dark", "light"):
+        mismatch = background_mismatch(self.net, x, self.preprocessing)
+        if mismatch is None:
             return None
-        seen = "light" if border_level(x[None, :], self.preprocessing)[0] >= 0.5 else "dark"
-        if seen == trained_on:
-            return None
+        seen, trained_on = mismatch
         return (f"{filename} has a {seen} background, but this model learnt from images "
                 f"with a {trained_on} one, so its answer may mean little; a photo with a "
                 f"{trained_on} background works better.")
