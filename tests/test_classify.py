@@ -449,3 +449,17 @@ def test_a_saved_classifier_predicts_the_same_after_loading(trained, tmp_path, s
     assert back.class_names == net.class_names
     X = C.images_to_inputs(sample.X_test[:50])
     np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))
+
+
+def test_border_level_reads_the_background_and_refuses_other_shapes():
+    prep = dict(C.DEFAULT_PREPROCESSING)
+    dark = np.zeros((28, 28), np.uint8)
+    dark[8:20, 8:20] = 255                      # a light object on black
+    X = C.images_to_inputs(np.stack([dark, 255 - dark]), prep)
+    np.testing.assert_allclose(C.border_level(X, prep), [0.0, 1.0])
+    centered = {**prep, "normalization": "centered"}
+    np.testing.assert_allclose(C.border_level(X - 0.5, centered), [0.0, 1.0])
+    with pytest.raises(InputError, match=r"X must be numeric network inputs of shape "
+                                         r"\(n, 784\) for 28×28×1 images, got float32 "
+                                         r"\(2, 783\)"):
+        C.border_level(X[:, :-1], prep)

@@ -661,7 +661,11 @@ def border_level(X: np.ndarray, preprocessing: dict) -> np.ndarray:
     """
     h, w = preprocessing["image_size"]
     channels = 3 if preprocessing.get("color_mode") == "rgb" else 1
-    imgs = np.asarray(X).reshape(-1, h, w, channels)       # a view: only the border is copied
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != h * w * channels or X.dtype.kind not in "iuf":
+        raise InputError(f"X must be numeric network inputs of shape (n, {h * w * channels}) "
+                         f"for {h}×{w}×{channels} images, got {X.dtype} {X.shape}")
+    imgs = X.reshape(-1, h, w, channels)       # a view: only the border is copied
     border = np.concatenate([imgs[:, 0], imgs[:, -1], imgs[:, :, 0], imgs[:, :, -1]], axis=1)
     level = np.median(border.mean(axis=2, dtype=np.float64), axis=1)
     lo, hi = NORMALIZATION_RANGES[preprocessing.get("normalization", "unit")]
