@@ -507,6 +507,43 @@ def test_python_dash_m_neurallab_help():
         assert name in out.stdout
 
 
+def test_help_and_import_load_no_plotting_or_optimizer_libraries():
+    """`neurallab --help` and `import neurallab` stay quick: matplotlib and SciPy's
+    optimizers (together ~0.6 s to load) come in only when a figure is drawn or a
+    full-batch optimizer runs."""
+    code = ("import sys; from neurallab.cli import build_parser; build_parser()\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('matplotlib', 'torch', 'sklearn', 'fastapi') or m in "
+            "('scipy.optimize', 'scipy.linalg'))\n"
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_lazily_loaded_optimizers_and_figures_still_work(tmp_path):
+    """The same libraries load on first use: BFGS, LM and a figure in a fresh process."""
+    code = ("import numpy as np, neurallab as nl\n"
+            "from neurallab import plots\n"
+            "X, y = nl.datasets.sleep_study()\n"
+            "for opt in ('bfgs', 'lm'):\n"
+            "    net = nl.Network([2, 3, 1], bias=False, seed=0, input_scaler='max',\n"
+            "                     output_scaler=nl.preprocessing.MaxAbsScaler(100))\n"
+            "    net.fit(X, y, optimizer=opt, verbose=0)\n"
+            "    print(opt, round(float(net.loss_and_grad(net.input_scaler.transform(X),\n"
+            "          net.output_scaler.transform(y))[0]), 6))\n"
+            "fig, _ = plots.new_figure()\n"
+            f"print(plots.save_figure(fig, {str(tmp_path / 'f.png')!r}).stat().st_size > 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split()
+    assert lines[0] == "bfgs" and float(lines[1]) < 1e-3
+    assert lines[2] == "lm" and float(lines[3]) < 1e-3
+    assert lines[4] == "True"
+
+
 # ---------------------------------------------------------------------------- CSV module
 @given(st.lists(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64),
                          min_size=3, max_size=3), min_size=1, max_size=20))

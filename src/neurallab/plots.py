@@ -22,12 +22,15 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .errors import InputError
 from .io import atomic_write_bytes
+
+if TYPE_CHECKING:  # matplotlib loads in ~0.25 s: only when a figure is drawn
+    from matplotlib.figure import Figure
 
 __all__ = [
     "new_figure",
@@ -69,6 +72,8 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None,
         projection = [projection] * n
     if len(projection) != n:
         raise InputError(f"projection needs {n} entries (one per axes), got {len(projection)}")
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width or 5.2 * ncols, height or 3.8 * nrows), layout="constrained")
     axes = [fig.add_subplot(nrows, ncols, i + 1, projection=p)
             for i, p in enumerate(projection)]
@@ -246,6 +251,8 @@ def image_grid(images: np.ndarray, labels: Sequence[str] | None = None, *, ncols
     widest = max((len(line) for ls in lines for line in ls), default=0)
     col_w = max(1.3, 0.072 * widest + 0.15)
     row_h = 1.15 + 0.17 * max((len(ls) for ls in lines), default=1)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(col_w * ncols, row_h * nrows + (0.4 if title else 0)),
                  layout="constrained")
     for i in range(n):

@@ -21,7 +21,6 @@ entries; ``max_jacobian_bytes`` caps it with a clear error.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
 from ..errors import InputError, JacobianTooLargeError
 from .base import FullBatchOptimizer, IterationCallback, OptimizeResult, check_number
@@ -85,6 +84,8 @@ class LevenbergMarquardt(FullBatchOptimizer):
             )
 
     def run(self, problem, max_iter: int, callback: IterationCallback) -> OptimizeResult:
+        from scipy.linalg import cho_factor, cho_solve  # here, not at import: slow to load
+
         theta = problem.x0.copy()
         c, l2, wmask = problem.lm_terms()
         n_params = theta.size
@@ -116,7 +117,7 @@ class LevenbergMarquardt(FullBatchOptimizer):
                 try:
                     delta = -cho_solve(cho_factor(damped, overwrite_a=True, check_finite=False),
                                        g, check_finite=False)
-                except LinAlgError:
+                except np.linalg.LinAlgError:  # scipy.linalg's is this class
                     mu *= self.mu_increase
                     continue
                 trial = theta + delta
