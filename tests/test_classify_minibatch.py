@@ -474,3 +474,31 @@ def test_without_compiled_kernels_the_step_is_the_same(monkeypatch):
     (a, pa), (b, pb) = results
     assert a[0] == pytest.approx(b[0], rel=1e-12) and a[1:] == b[1:]
     np.testing.assert_allclose(pa, pb, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("mode", [None, mb.INLINE, mb.THREADS,
+                                  pytest.param(mb.PROCESS, marks=needs_fork)])
+def test_a_summed_loss_with_l2_gives_each_batch_its_share_of_the_penalty(monkeypatch, mode):
+    """sse (summed) with λ: a step of m of the n rows adds (m/n)·λ·W — 16/40 for the
+    full batches, 8/40 for the last — whether the step runs whole (``None``) or cut in
+    two, inline, on threads or with the worker process. Reference: plain SGD steps
+    with ``loss_and_grad(..., l2=λ·m/n)``."""
+    monkeypatch.setattr(mb, "usable_cores", lambda: 2)
+    monkeypatch.setattr(mb, "SPLIT_MIN_WORK", 1 << 60 if mode is None else 1)
+    monkeypatch.setattr(mb, "PROCESS_START_STEP", 0)
+    if mode is not None:
+        monkeypatch.setattr(mb.ModeChooser, "next_mode", lambda self: mode)
+    rng = np.random.default_rng(6)
+    X, Y = rng.normal(size=(40, 5)), rng.normal(size=(40, 2))
+    lam, lr = 0.8, 0.01
+    net = nl.Network([5, 6, 2], activation="tanh", output_activation="identity", seed=2)
+    ref = nl.Network([5, 6, 2], activation="tanh", output_activation="identity", seed=2)
+    net.fit(X, Y, loss="sse", l2=lam, optimizer=nl.optim.SGD(lr=lr), epochs=2,
+            batch_size=16, shuffle=False, verbose=0)
+    for _ in range(2):
+        for s in range(0, 40, 16):
+            xb, yb = X[s:s + 16], Y[s:s + 16]
+            _, g = ref.loss_and_grad(xb, yb, loss="sse", l2=lam * xb.shape[0] / 40)
+            ref.set_params(ref.params - lr * g)
+    np.testing.assert_allclose(net.params, ref.params, rtol=0, atol=1e-12)
+    assert mb.step_l2(lam, True, 16, 40) == lam and mb.step_l2(lam, False, 40, 40) == lam

@@ -94,6 +94,19 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def step_l2(l2: float, normalize: bool, m: int, n: int) -> float:
+    """The λ whose ``λ·W`` one mini-batch step of ``m`` of the ``n`` rows adds.
+
+    Why not always λ: with a summed data term (``normalize=False``) a batch's gradient
+    is the gradient of its ``m`` rows' share of the data term, so it must carry the
+    same share, ``m/n``, of the penalty; the ``n/m`` steps of a pass then add up to
+    the gradient of the one cost ``J = data + (λ/2)·ΣW²`` that every optimizer (and
+    ``History``'s ``loss``) uses. With a mean data term each batch estimates the whole
+    mean, and the whole λ goes with it.
+    """
+    return l2 if normalize or not l2 or m >= n else l2 * m / n
+
+
 def should_split(batch_size: int, n_params: int) -> bool:
     """Whether mini-batches of ``batch_size`` rows are computed as two halves."""
     return batch_size >= 2 * SPLIT_MIN_ROWS and batch_size * n_params >= SPLIT_MIN_WORK
@@ -366,7 +379,9 @@ class _Side:
 
     def phase2(self, P0: np.ndarray, P1: np.ndarray, loss, l2: float, normalize: bool,
                accuracy_count):
-        """The rest of the step, the gradient into ``g``; returns (cost, correct)."""
+        """The rest of the step, the gradient into ``g``; returns (cost, correct).
+
+        ``l2`` is the step's λ (:func:`step_l2`), not necessarily the run's."""
         net, (X, Y) = self.net, self.batch
         last = net.n_layers - 1
         z1, a1, mask1, a1_in = self.first
@@ -647,6 +662,11 @@ class SplitStepper:
         for state, rng in zip(self.rng_state, (side.rng_own, side.rng_common), strict=True):
             getattr(state, how)(rng)
 
+    def _step_l2(self, m: int) -> float:
+        """λ for the gradient of a step of ``m`` rows (see :func:`step_l2`)."""
+        n = m if self.data is None else self.data[0].shape[0]
+        return step_l2(self.l2, self.normalize, m, n)
+
     # ---- in the worker process
     def _remote_phase1(self) -> np.ndarray:
         ctrl, side = self.ctrl, self.sides[1]
@@ -677,7 +697,8 @@ class SplitStepper:
     def _remote_phase2(self, P) -> None:
         side = self.sides[1]
         rows = side.batch[0].shape[0]
-        side.phase2(P[0][:rows], P[1][:rows], self.loss, self.l2, self.normalize, None)
+        side.phase2(P[0][:rows], P[1][:rows], self.loss, self._step_l2(rows), self.normalize,
+                    None)
         side.update(self._rates)
         if side.rng_own is not None:
             self._rng_handover(side, "save")
@@ -759,7 +780,7 @@ class SplitStepper:
                 n = next_rows.size
                 side.prefetch(self.data, next_rows, self._XB[nslot][:n], self._YB[nslot][:n])
 
-        args = (self.loss, self.l2, self.normalize)
+        args = (self.loss, self._step_l2(m), self.normalize)
         self._dirty = True
         self._in_step = True   # until both sides have made their update
         if mode == PROCESS:

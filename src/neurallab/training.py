@@ -35,6 +35,7 @@ from ._minibatch import (
     should_split,
     single_threaded_blas,
     split_stepper,
+    step_l2,
     usable_cores,
 )
 from ._validation import (
@@ -422,11 +423,13 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
         ``gd``, ``sgd``, ``adam``, ``bfgs``, ``lbfgs``, ``cg``, ``newton-cg``, ``lm``, or
         an object from :mod:`neurallab.optim`.
     l2 : float
-        λ of the L2 penalty on weights (not biases): λ·W is added to their gradient at
-        every step. With a summed loss (``normalize=False``) and mini-batches each batch
-        adds the full λ, so the penalty acts n/m times as strongly as with the whole
-        set at once (as a summed loss with PyTorch's ``weight_decay``); with a mean loss
-        it does not depend on the batch size.
+        λ of the L2 penalty ``(λ/2)·ΣW²`` on weights (not biases). Every optimizer
+        minimises the same ``J = data + (λ/2)·ΣW²``: a mini-batch step adds λ·W to the
+        weights' gradient with a mean loss, and (m/n)·λ·W with a summed loss
+        (``normalize=False``), whose batch gradient is that of its m rows' share of
+        the data term — so the result does not depend on the batch size. (PyTorch's
+        ``weight_decay`` with a summed loss adds the full λ per batch, which is this
+        with λ·n/m.)
     epochs : int
         Epochs for first-order optimizers; the iteration cap for full-batch ones.
     batch_size : int, optional
@@ -706,10 +709,11 @@ def _fit_first_order(net, opt: FirstOrderOptimizer, X, Y, loss_obj, l2, normaliz
                     if not full:
                         xb = np.take(X, idx, axis=0, out=Xb[:m])
                         yb = np.take(Y, idx, axis=0, out=Yb[:m])
-                    J, grad, cache = net._loss_and_grad(xb, yb, loss_obj, l2, normalize,
+                    l2_step = step_l2(l2, normalize, m, n)
+                    J, grad, cache = net._loss_and_grad(xb, yb, loss_obj, l2_step, normalize,
                                                         drop_rng)
-                    pen = net.penalty(l2)  # at the weights the cost was computed on
-                    J -= pen
+                    J -= net.penalty(l2_step)  # the data term
+                    pen = net.penalty(l2)  # J's, at the weights the cost was computed on
                 if not math.isfinite(J):
                     net.set_params(last_good)
                     raise _diverged(history, epoch, "NaN" if math.isnan(J) else "infinite",
