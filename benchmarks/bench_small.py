@@ -470,7 +470,8 @@ def main(argv=None) -> int:
                  " (neurallab, scikit-learn)",
                  f"PyTorch threads: {torch_rows}; a PyTorch fit stops at the end of the "
                  f"epoch in which it passes {args.budget:g} s",
-                 f"{args.rounds} rounds per case after one warm-up fit per peer, all in "
+                 f"{args.rounds} round{'s' if args.rounds != 1 else ''} per case after one "
+                 "warm-up fit per peer, all in "
                  "this process, order rotating"]
         print("\n" + machine_info(extra))
     return 1 if missed and args.check else 0
