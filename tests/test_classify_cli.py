@@ -43,6 +43,21 @@ def test_train_prints_the_result(tmp_path, capsys):
     assert nl.load(out).dropout == [0.1]
 
 
+def test_train_counts_the_images_it_trains_on_not_those_held_out(tmp_path, capsys):
+    """--val-split 0.2 of the sample's 3,000 images: 2,400 trained on, 600 held out."""
+    out = tmp_path / "m.safetensors"
+    assert main(["images", "train", "fashion-mnist-sample", *QUICK[:-1], "--val-split", "0.2",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == ("training on 2,400 images of fashion-mnist-sample "
+                                   "(10 classes); validation: 600 more held out")
+    assert nl.load(out).meta["training_data"] == "fashion-mnist-sample: 2,400 training images"
+    assert main(["images", "train", "fashion-mnist-sample", *QUICK[:-1], "--out",
+                 str(out)]) == 0
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "training on 3,000 images of fashion-mnist-sample (10 classes)")
+
+
 def test_an_explicit_epochs_beats_the_presets_min_updates(tmp_path, capsys):
     from neurallab import classify
 

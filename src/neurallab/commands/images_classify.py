@@ -179,8 +179,15 @@ def cmd_train(args) -> int:
                          "--val-split 0.1, or train on a prepared .npz with a validation "
                          "split")
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    say(f"training on {len(data.y_train):,} images of {data.source} "
-        f"({len(data.class_names)} classes)")
+    # the rows --val-split holds out are not trained on (the same count as fit's split)
+    n_held = 0 if validation is not None else int(round(len(data.y_train) * recipe.val_split))
+    n_fit = len(data.y_train) - n_held
+    if validation is not None:
+        held = f"; validation: the data set's {len(validation[1]):,} validation images"
+    else:
+        held = f"; validation: {n_held:,} more held out" if n_held else ""
+    say(f"training on {n_fit:,} images of {data.source} "
+        f"({len(data.class_names)} classes){held}")
     t0 = time.perf_counter()
     net, history = classify.train_classifier(
         data.X_train, data.y_train, recipe, class_names=data.class_names,
@@ -189,7 +196,7 @@ def cmd_train(args) -> int:
     seconds = time.perf_counter() - t0
     epochs = len(history.epoch)
     net.meta["name"] = f"{'-'.join(map(str, net.layer_sizes))} classifier"
-    net.meta["training_data"] = f"{data.source}: {len(data.y_train):,} training images"
+    net.meta["training_data"] = f"{data.source}: {n_fit:,} training images"
     net.meta["training_seconds"] = seconds
     lines = [f"{net.summary().splitlines()[0]}",
              f"trained {epochs} epochs in {seconds:.1f} s ({seconds / max(epochs, 1):.2f} s "
