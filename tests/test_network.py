@@ -354,3 +354,6 @@ def test_summary_and_repr():
     assert repr(net) == ("Network([2, 3, 1], activation='sigmoid', "
                          "output_activation='sigmoid', bias=False, dtype='float64')")
     assert "dropout 0.5" in nl.Network([2, 3, 1], dropout=0.5).summary()
+    # one of a kind is singular: a regression network's output layer
+    assert "layer 2: 3 -> 1  sigmoid  (3 weights, 1 bias)" in nl.Network([2, 3, 1]).summary()
+    assert "layer 1: 1 -> 1  sigmoid  (1 weight, 1 bias)" in nl.Network([1, 1]).summary()

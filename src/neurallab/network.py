@@ -706,7 +706,8 @@ class Network:
             rate = self.dropout[l] if l < len(self.dropout) else 0.0
             drop = f", dropout {rate:g}" if rate else ""
             lines.append(f"  layer {l + 1}: {W.shape[0]} -> {W.shape[1]}  {f.name}"
-                         f"  ({W.size} weights, {nb} biases{drop})")
+                         f"  ({W.size} weight{'s' * (W.size != 1)}, "
+                         f"{nb} bias{'es' * (nb != 1)}{drop})")
         if self.loss:
             lines.append(f"  trained with loss {self.loss}")
         return "\n".join(lines)
