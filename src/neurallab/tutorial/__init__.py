@@ -9,27 +9,27 @@ the library.
 
 Adding a chapter
 ----------------
-Chapters are found by file name; no list needs editing. To add chapter 8:
+Chapters are found by file name; no list needs editing. To add chapter 11:
 
-1. create ``neurallab/tutorial/ch08_<topic>.py`` (two digits, then a name);
+1. create ``neurallab/tutorial/ch11_<topic>.py`` (two digits, then a name);
 2. give it ``TITLE = "..."`` and a function ``run(ctx) -> ChapterResult``::
 
        from .core import ChapterResult, ChapterSkipped, Context
 
-       TITLE = "Image recognition: getting images in"
+       TITLE = "Convolutions: one weight, many places"
 
        def run(ctx: Context) -> ChapterResult:
-           res = ChapterResult(8, TITLE)
+           res = ChapterResult(11, TITLE)
            X, y = ...                      # compute with the library
            acc = res.add_number("accuracy", acc, "test accuracy", show=True)
            res.add_text(f"The network gets {acc:.1%} of the test images right ...")
            fig, (ax,) = plots.new_figure()
            ...
-           res.add_figure(ctx.save_figure(fig, "ch08_samples"), "Sample images ...")
+           res.add_figure(ctx.save_figure(fig, "ch11_filters"), "Learnt filters ...")
            return res
 
 3. optionally ``DEFAULT = False`` to leave it out of a plain ``neurallab tutorial``
-   (it still runs with ``--chapters 8``), and raise :class:`ChapterSkipped` with a
+   (it still runs with ``--chapters 11``), and raise :class:`ChapterSkipped` with a
    one-line reason when its data is missing — the report says so and goes on.
 
 Keep a chapter fast (the whole tutorial should take well under a minute on two
