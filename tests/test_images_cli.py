@@ -416,8 +416,11 @@ def test_build_fashion_mnist_downloads_only_when_asked(capsys, tmp_path, monkeyp
     assert code == 2 and asked == [False] and not out.exists()
     assert err.strip() == ("neurallab images build: error: Fashion-MNIST is in none of the "
                            "places searched (on the command line: add --download)")
-    code, _, _ = run(capsys, "images", "build", "fashion-mnist", "--out", out, "--download")
+    code, _, err = run(capsys, "images", "build", "fashion-mnist", "--out", out, "--download")
     assert asked == [False, True]
+    # --download was given: not told to add it again
+    assert err.strip() == ("neurallab images build: error: Fashion-MNIST is in none of the "
+                           "places searched")
     code, _, err = run(capsys, "images", "build", "fashion-mnist-sample", "--out", out,
                        "--download")
     assert code == 2 and "--download is for fashion-mnist" in err

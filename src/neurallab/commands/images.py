@@ -281,8 +281,9 @@ def _load_builtin(args):
     try:
         data = load_fashion_mnist(download=args.download) if args.root == "fashion-mnist" \
             else fashion_mnist_sample()
-    except DatasetNotFoundError as exc:
-        raise CLIError(f"{exc} (on the command line: add --download)") from None
+    except DatasetNotFoundError as exc:  # with --download given, its failure says why
+        hint = "" if args.download else " (on the command line: add --download)"
+        raise CLIError(f"{exc}{hint}") from None
     n_valid, _ = _split_counts(args, len(data.y_train), with_test=False)
     sp = stratified_split(data.y_train, valid=n_valid, test=0, seed=args.seed)
     prep = preprocessing_config((28, 28), "grayscale", args.normalization, False)
