@@ -337,6 +337,8 @@ def test_help_shows_examples(capsys):
             cli.main(argv)
         text = capsys.readouterr().out
         assert "examples:" in text and "--debug" in text
+        description = text.split("\n\n")[1]   # after the usage lines: kept within 79
+        assert max(len(line) for line in description.splitlines()) <= 79, argv
         if argv[1] == "build":  # what happens to a split that rounds to no image
             assert "one that rounds to 0 (0.1 of 4 images) leaves the split empty, with a " \
                 "note. With --test it must leave at least one training image" in \

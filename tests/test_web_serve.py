@@ -44,6 +44,8 @@ def test_help_shows_examples(capsys):
     out = capsys.readouterr().out
     assert "examples:" in out and "neurallab serve model.safetensors --port 8080" in out
     assert "--max-upload-mb" in out
+    description = out.split("\n\n")[1]   # after the usage lines; not wrapped by argparse
+    assert max(len(line) for line in description.splitlines()) <= 79
 
 
 def test_serves_a_model_file(served, tmp_path, capsys):

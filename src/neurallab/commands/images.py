@@ -58,7 +58,7 @@ def add_images_command(images_sub, name: str, help: str, description: str,
 def register(sub) -> None:
     group = sub.add_parser(
         "images", help="image data sets and classifiers (chapters 8-9)",
-        description="Turn a folder of images, or Fashion-MNIST, into a clean data set "
+        description="Turn a folder of images, or Fashion-MNIST, into a clean data set\n"
                     "(build, show), and the classifiers that learn from it.",
         epilog="examples:\n  neurallab images build photos/ --out photos.npz --dedupe\n"
                "  neurallab images show photos.npz\n",

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "serve",
         help="start the web app: upload an image, see what the network says",
-        description="Start the web app: upload images (or draw one), see the 28×28 input "
+        description="Start the web app: upload images (or draw one), see the 28×28 input\n"
                     "the network receives, its top classes and the model card.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
