@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cli import CLIError
-from ..datasets.csv import CSVTable, format_csv, read_csv, write_csv
+from ..datasets.csv import CSVTable, format_csv, read_csv, read_header, write_csv
 from ..errors import InputError, TrainingDivergedError
 from ..gradcheck import _float64_copy
 from ._options import (
@@ -156,11 +156,14 @@ def _parse_hidden(text: str) -> list[int]:
 
 def infer_task(table: CSVTable, target: str) -> tuple[str, str]:
     """``("regression" | "classification", reason)`` from the target column's cells."""
-    cells = [c for c in table.column(target) if c]   # an empty cell is an error later
-    try:
-        y = np.array(cells, dtype=np.float64)
-    except ValueError:
-        return "classification", f"column {target!r} holds text"
+    if table.is_numeric(target):
+        y = table.numeric([target])[:, 0]
+    else:
+        cells = [c for c in table.column(target) if c]   # an empty cell is an error later
+        try:
+            y = np.array(cells, dtype=np.float64)
+        except ValueError:
+            return "classification", f"column {target!r} holds text"
     distinct = np.unique(y)
     if np.all(y == np.round(y)) and distinct.size <= min(MAX_AUTO_CLASSES, y.size // 2):
         return "classification", (f"column {target!r} holds {distinct.size} distinct "
@@ -170,15 +173,15 @@ def infer_task(table: CSVTable, target: str) -> tuple[str, str]:
 
 def _class_labels(table: CSVTable, target: str) -> tuple[np.ndarray, list[str]]:
     """Integer labels ``(n,)`` and class names; numeric classes sorted by value."""
-    cells = table.column(target)
     if table.is_numeric(target):
         values = table.numeric([target])[:, 0]
         distinct = np.unique(values)
         names = [f"{v:g}" for v in distinct]
         return np.searchsorted(distinct, values), names
+    cells = table.column(target)
     for i, c in enumerate(cells):
         if c == "":
-            raise InputError(f"{table.path}, line {table.lines[i]}, column {target!r}: the "
+            raise InputError(f"{table.path}, line {table.line(i)}, column {target!r}: the "
                              "class is empty; fill it in or remove the row")
     names = sorted(set(cells))
     index = {n: k for k, n in enumerate(names)}
@@ -219,10 +222,13 @@ def cmd_train(args) -> int:
 
     check_output(args.out, "--out", (".safetensors",), inputs=(args.data,))
     _check_optimizer_options(args)
-    table = read_csv(args.data)
-    table.index(args.target)
     features = ([f.strip() for f in args.features.split(",") if f.strip()] if args.features
-                else [c for c in table.columns if c != args.target])
+                else None)
+    # only the columns used are read (the target first, so a missing one is named first)
+    table = read_csv(args.data, columns=None if features is None else [args.target, *features])
+    table.index(args.target)
+    if features is None:
+        features = [c for c in table.columns if c != args.target]
     if args.target in features:
         raise CLIError(f"--features includes the target column {args.target!r}")
     repeated = sorted({f for f in features if features.count(f) > 1})
@@ -363,18 +369,19 @@ def cmd_predict(args) -> int:
     if args.values:
         X = _values_rows(args.values, net.n_inputs)
     else:
-        table = read_csv(args.data)
         names = (net.meta.get("csv") or {}).get("features")
         if names:
-            missing = [n for n in names if n not in table.columns]
+            header = read_header(args.data)
+            missing = [n for n in names if n not in header]
             if missing:
                 raise InputError(
                     f"{args.data} lacks the model's input column(s) {', '.join(missing)}; "
                     f"the model needs {', '.join(names)} and the file has "
-                    f"{', '.join(table.columns)}"
+                    f"{', '.join(header)}"
                 )
-            X = table.numeric(names)
+            X = read_csv(args.data, columns=names).numeric(names)
         else:
+            table = read_csv(args.data)
             if len(table.columns) != net.n_inputs:
                 raise InputError(f"{args.data} has {len(table.columns)} columns but the model "
                                  f"takes {net.n_inputs} inputs (and stores no column names)")
@@ -411,12 +418,13 @@ def _gradcheck_problem(args):
     net = _float64_copy(nl.load(args.model))
     if args.reinit:
         net.initialize(seed)
-    table = read_csv(args.data)
     meta = net.meta.get("csv") or {}
     target = args.target or meta.get("target")
+    features = meta.get("features")
+    table = read_csv(args.data, columns=[*features, target] if target and features else None)
     if not target:
         raise CLIError(f"{args.model} does not record its target column; pass --target")
-    features = meta.get("features") or [c for c in table.columns if c != target]
+    features = features or [c for c in table.columns if c != target]
     n = min(rows, table.n_rows)
     X = table.numeric(features)[:n]
     if X.shape[1] != net.n_inputs:
@@ -427,10 +435,11 @@ def _gradcheck_problem(args):
     loss = net.loss or "sse"
     if net.is_classifier:
         names = net.class_names or []
-        cells = table.column(target)[:n]
         index = {c: k for k, c in enumerate(names)}
         if table.is_numeric(target):
             cells = [f"{v:g}" for v in table.numeric([target])[:n, 0]]
+        else:
+            cells = table.column(target)[:n]
         unknown = sorted({c for c in cells if c not in index})
         if unknown:
             raise InputError(f"{args.data}, column {target!r}: class(es) {', '.join(unknown)} "
