@@ -86,14 +86,19 @@ def learning_curve_figure(curve: LearningCurve, *, title: str | None = None) -> 
                         label=f"neural network ({hidden} ReLU)" if hidden else "neural network")
     for x, b, n in zip(curve.sizes, curve.baseline_accuracy, curve.network_accuracy,
                        strict=True):
-        # each value on the side away from the other line, in its line's colour
+        # each value on the side away from the other line, in its line's colour; a
+        # rising curve leaves the upper left and the lower right of a point free, and
+        # a pale backing keeps a label readable where a line still crosses it
         up = n >= b
         for y, line, above in ((b, base_line, not up), (n, net_line, up)):
             ax.annotate(f"{y:.1%}", (x, y), textcoords="offset points",
-                        xytext=(0, 8 if above else -14), ha="center", fontsize="x-small",
-                        color=line.get_color())
+                        xytext=(-4, 6) if above else (4, -13),
+                        ha="right" if above else "left", fontsize="x-small",
+                        color=line.get_color(),
+                        bbox=dict(boxstyle="square,pad=0.1", facecolor="white",
+                                  edgecolor="none", alpha=0.8))
     ax.set_xscale("log")
-    ax.margins(x=0.08, y=0.12)   # room for the value labels above and below the lines
+    ax.margins(x=0.1, y=0.12)   # room for the value labels beside the points
     ax.set_xlabel("training images (log scale)")
     ax.set_ylabel(f"test accuracy ({curve.n_test:,} images)")
     ax.set_title(title or "learning curve")
