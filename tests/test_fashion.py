@@ -114,10 +114,34 @@ def test_explicit_folder_with_some_files_is_an_error(fake_dir, nowhere, monkeypa
                                                    "train-images-idx3-ubyte.gz, t10k"):
         nl.datasets.load_fashion_mnist(nowhere / "top")
     # a named folder with none of the files is passed over, as before
+    (nowhere / "empty").mkdir()
     assert nl.datasets.load_fashion_mnist(nowhere / "empty").source == str(fake_dir)
 
 
+def test_an_explicit_folder_that_does_not_exist_is_an_error(nowhere, fake_dir, monkeypatch):
+    """A mistyped data_dir or NEURALLAB_DATA is named, not skipped for a copy found later
+    (here a complete one in the Debian folder); a download would not help, so none is
+    made even with download=True."""
+    monkeypatch.setattr(fashion, "DEBIAN_DIR", fake_dir)
+    monkeypatch.setattr(fashion, "_download_all", lambda timeout: pytest.fail("downloaded"))
+    typo = nowhere / "fasion-mnist"
+    with pytest.raises(DatasetNotFoundError) as err:
+        nl.datasets.load_fashion_mnist(typo, download=True)
+    assert str(err.value).startswith(f"{typo} (given as data_dir) does not exist; point "
+                                     "data_dir at the folder that holds the four")
+    assert err.value.download_helps is False
+    a_file = nowhere / "notes.txt"
+    a_file.write_text("x")
+    monkeypatch.setenv("NEURALLAB_DATA", str(a_file))
+    with pytest.raises(DatasetNotFoundError,
+                       match=r"notes\.txt \(given as NEURALLAB_DATA\) is not a folder"):
+        nl.datasets.load_fashion_mnist()
+    monkeypatch.delenv("NEURALLAB_DATA")
+    assert nl.datasets.load_fashion_mnist().source == str(fake_dir)
+
+
 def test_not_found_says_how_to_get_the_files(nowhere):
+    (nowhere / "mine").mkdir()
     with pytest.raises(DatasetNotFoundError) as err:
         nl.datasets.load_fashion_mnist(nowhere / "mine", download=False)
     msg = str(err.value)

@@ -426,3 +426,15 @@ def test_build_fashion_mnist_downloads_only_when_asked(capsys, tmp_path, monkeyp
     code, _, err = run(capsys, "images", "build", "fashion-mnist-sample", "--out", out,
                        "--download")
     assert code == 2 and "--download is for fashion-mnist" in err
+
+
+def test_build_fashion_mnist_does_not_suggest_a_download_that_would_not_help(
+        capsys, tmp_path, monkeypatch):
+    """NEURALLAB_DATA naming a folder that does not exist: the error names it, and
+    adding --download would change nothing, so it is not suggested."""
+    monkeypatch.setenv("NEURALLAB_DATA", str(tmp_path / "no-such-folder"))
+    out = tmp_path / "f.npz"
+    code, _, err = run(capsys, "images", "build", "fashion-mnist", "--out", out)
+    assert code == 2 and not out.exists()
+    assert "no-such-folder (given as NEURALLAB_DATA) does not exist" in err
+    assert "--download" not in err

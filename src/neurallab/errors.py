@@ -66,4 +66,12 @@ class DatasetFileError(ModelFileError):
 
 
 class DatasetNotFoundError(NeuralLabError, FileNotFoundError):
-    """A data set's files are in none of the places searched; the message says how to get them."""
+    """A data set's files are in none of the places searched; the message says how to get them.
+
+    ``download_helps`` is false when the fix is to correct a folder the caller named (it
+    does not exist, or holds only some of the files): a download would not be used.
+    """
+
+    def __init__(self, message: str, *, download_helps: bool = True):
+        super().__init__(message)
+        self.download_helps = download_helps

@@ -282,7 +282,8 @@ def _load_builtin(args):
         data = load_fashion_mnist(download=args.download) if args.root == "fashion-mnist" \
             else fashion_mnist_sample()
     except DatasetNotFoundError as exc:  # with --download given, its failure says why
-        hint = "" if args.download else " (on the command line: add --download)"
+        hint = "" if args.download or not exc.download_helps \
+            else " (on the command line: add --download)"
         raise CLIError(f"{exc}{hint}") from None
     n_valid, _ = _split_counts(args, len(data.y_train), with_test=False)
     sp = stratified_split(data.y_train, valid=n_valid, test=0, seed=args.seed)

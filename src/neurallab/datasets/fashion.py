@@ -15,7 +15,8 @@ clothing in 10 classes: 60,000 for training (6,000 per class) and 10,000 for tes
 accepting in each either the files themselves or a ``fashion-mnist`` sub-folder,
 and each file gzip-compressed (``*.gz``) or not. A place without any of the files
 is passed over, but one named explicitly (``data_dir`` or ``NEURALLAB_DATA``) that
-holds only some of them is an error naming the missing files. Nothing is downloaded unless asked
+does not exist, or holds only some of them, is an error naming the folder (and the
+missing files): a copy found later would hide the mistake. Nothing is downloaded unless asked
 for: if none of these places has the files, the error lists the places searched
 and the ways to get them (``apt-get install dataset-fashion-mnist``, ``data_dir`` or
 ``$NEURALLAB_DATA``, or ``download=True``). With ``download=True`` the files are
@@ -169,11 +170,21 @@ def _find_in(folder: Path) -> dict[str, Path] | None:
 def _search(data_dir) -> dict[str, Path] | None:
     """The four files from the first place that has them all (module docstring).
 
-    A folder named explicitly (``data_dir`` or ``$NEURALLAB_DATA``) that holds some
-    of the files but not all is an error naming the missing ones: loading another
-    copy from a later place instead would hide the mistake.
+    A folder named explicitly (``data_dir`` or ``$NEURALLAB_DATA``) that does not
+    exist, or holds some of the files but not all, is an error (the second naming the
+    missing ones): loading another copy from a later place instead would hide the
+    mistake.
     """
     for root, how in _roots(data_dir):
+        if how and not root.is_dir():
+            raise DatasetNotFoundError(
+                f"{root} (given as {how}) "
+                f"{'is not a folder' if root.exists() else 'does not exist'}; "
+                f"point {how} at the folder that holds the four Fashion-MNIST files, or "
+                f"{'unset' if how == 'NEURALLAB_DATA' else 'leave out'} {how} to search "
+                "the usual places. Nothing else was searched, so "
+                "that a copy found elsewhere does not hide the mistake.",
+                download_helps=False)
         partial = []
         for folder in (root, root / "fashion-mnist"):
             found = _present(folder)
@@ -190,8 +201,8 @@ def _search(data_dir) -> dict[str, Path] | None:
                 f"(the .gz file or its decompressed version); Fashion-MNIST needs all four "
                 f"files in one folder. Copy the missing file{'s' if len(missing) > 1 else ''}"
                 f" there, or point {how} at a folder with all four. Nothing else was "
-                "searched, so that a copy found elsewhere does not hide the incomplete one."
-            )
+                "searched, so that a copy found elsewhere does not hide the incomplete one.",
+                download_helps=False)
     return None
 
 
@@ -342,8 +353,9 @@ def load_fashion_mnist(data_dir=None, *, download: bool = False,
         the message lists the folders searched and how to get the files
         (``apt-get install dataset-fashion-mnist``, ``data_dir`` or
         ``$NEURALLAB_DATA``, or ``download=True``).
-        Also when ``data_dir`` (or ``$NEURALLAB_DATA``) holds some of the four
-        files but not all: the message names the missing ones.
+        Also when ``data_dir`` (or ``$NEURALLAB_DATA``) does not exist, or holds
+        some of the four files but not all (the message names the missing ones);
+        then ``download_helps`` is false and nothing is downloaded.
     DatasetFileError
         A file is truncated, corrupt, has the wrong shape or labels out of range.
     """
