@@ -12,7 +12,8 @@ with a text column of class names — and reads each, in the same run, with:
 - a plain ``csv.reader`` loop with ``float()`` per cell into a list of lists, then
   ``np.array`` (the labels as a list of str): what one writes without NumPy's parser.
 
-Time: median and best of ``--repeats`` interleaved runs (no memory tracing).
+Time: median and best of ``--repeats`` interleaved runs, the order rotating (no
+memory tracing).
 Memory: the ``tracemalloc`` peak of one read in this process, and the rise of the
 peak resident set over one read in a fresh process per reader, after its imports
 (Linux: ``VmHWM`` in ``/proc/self/status``, reset through ``/proc/self/clear_refs``
@@ -129,8 +130,9 @@ def measure(path: Path, labelled: bool, repeats: int, expect: np.ndarray) -> dic
         if labelled:
             assert got[1] == [LABELS[i % 3] for i in range(len(expect))], name
     times = {name: [] for name in READERS}
-    for _ in range(repeats):
-        for name, fn in READERS.items():
+    order = list(READERS.items())
+    for r in range(repeats):            # each reader first, second, third in turn
+        for name, fn in order[r % len(order):] + order[:r % len(order)]:
             gc.collect()
             t0 = time.perf_counter()
             fn(path, labelled)
@@ -183,8 +185,8 @@ def main() -> int:
         report("numbers and a text column (labels)", labelled, X.nbytes,
                measure(labelled, True, args.repeats, X))
     ok_time, ok_mem = t <= 1.0, m <= 1.5 and r <= 1.5
-    print(f"numbers only, neurallab vs np.loadtxt: time {t:.2f}x (target <= 1.0): "
-          f"{'met' if ok_time else 'NOT met'}; memory {m:.2f}x tracemalloc, {r:.2f}x RSS "
+    print(f"numbers only, neurallab vs np.loadtxt: time {t:.3f}x (target <= 1.0): "
+          f"{'met' if ok_time else 'NOT met'}; memory {m:.3f}x tracemalloc, {r:.3f}x RSS "
           f"(target <= 1.5): {'met' if ok_mem else 'NOT met'}")
     return 1 if args.check and not (ok_time and ok_mem) else 0
 
