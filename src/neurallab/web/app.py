@@ -144,6 +144,63 @@ def _mount_offline_docs(app: FastAPI) -> None:
         )
 
 
+def _check_limits(**limits) -> None:
+    """The limits both apps take: positive integers, and a positive upload timeout."""
+    timeout = limits.pop("upload_timeout")
+    for name, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise InputError(f"upload_timeout must be a positive number of seconds, got "
+                         f"{timeout!r}")
+
+
+def _base_app(summary: str, card: dict, page: str, card_description: str,
+              workers: int | None) -> FastAPI:
+    """What both apps share: the static files, offline docs, error answers, the page
+    (with its Content-Security-Policy), ``/healthz``, ``/api/model`` and the limits on
+    work done at once.
+
+    ``app.state.limiter`` bounds the requests computed at once (worker threads);
+    ``app.state.upload_slots`` the request bodies held in memory at once (twice as many).
+    """
+    n_workers = workers or max(2, os.cpu_count() or 1)
+    app = FastAPI(
+        title="neurallab",
+        version=__version__,
+        summary=summary,
+        docs_url=None,  # served below from local files: the page must work offline
+    )
+    app.state.limiter = anyio.CapacityLimiter(n_workers)
+    app.state.upload_slots = anyio.CapacityLimiter(2 * n_workers)
+
+    static = resources.files("neurallab.web") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    _mount_offline_docs(app)
+
+    @app.exception_handler(UploadError)
+    async def _upload_error(request: Request, exc: UploadError) -> JSONResponse:
+        # with the body only partly read, close the connection rather than go on
+        # reading (and discarding) whatever the client still sends
+        headers = {"Connection": "close"} if exc.body_unread else None
+        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status,
+                            headers=headers)
+
+    @app.get("/", include_in_schema=False)
+    async def _page() -> FileResponse:
+        return FileResponse(str(static / page), headers={"Content-Security-Policy": PAGE_CSP})
+
+    @app.get("/healthz", summary="Liveness check")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "model": card["name"]}
+
+    @app.get("/api/model", summary="The model card", description=card_description)
+    async def model_card() -> dict[str, Any]:
+        return card
+
+    return app
+
+
 def create_app(model: Network | str | os.PathLike | None = None,
                max_upload_bytes: int = 10_000_000, max_files: int = 16, *,
                max_pixels: int = DEFAULT_MAX_PIXELS, top_k: int = 5, workers: int | None = None,
@@ -183,15 +240,9 @@ def create_app(model: Network | str | os.PathLike | None = None,
     -------
     fastapi.FastAPI
     """
-    for name, value in (("max_upload_bytes", max_upload_bytes), ("max_files", max_files),
-                        ("top_k", top_k)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InputError(f"{name} must be a positive integer, got {value!r}")
-    if not (isinstance(upload_timeout, (int, float)) and upload_timeout > 0):
-        raise InputError(f"upload_timeout must be a positive number of seconds, got "
-                         f"{upload_timeout!r}")
+    _check_limits(max_upload_bytes=max_upload_bytes, max_files=max_files, top_k=top_k,
+                  upload_timeout=upload_timeout)
     classifier = _resolve_model(model, max_pixels, top_k, cache_dir)
-    n_workers = workers or max(2, os.cpu_count() or 1)
     limits = {
         "max_upload_bytes": max_upload_bytes,
         "max_files": max_files,
@@ -199,42 +250,10 @@ def create_app(model: Network | str | os.PathLike | None = None,
         "formats": list(ACCEPTED_FORMATS.values()),
     }
     card = {**classifier.card(), "limits": limits}
-
-    app = FastAPI(
-        title="neurallab",
-        version=__version__,
-        summary="Upload an image, see what the network sees and what it says.",
-        docs_url=None,  # served below from local files: the page must work offline
-    )
+    app = _base_app("Upload an image, see what the network sees and what it says.", card,
+                    "index.html", "Architecture, training data, test accuracy, class names, "
+                    "preprocessing, limits.", workers)
     app.state.classifier = classifier
-    app.state.limiter = anyio.CapacityLimiter(n_workers)
-    app.state.upload_slots = anyio.CapacityLimiter(2 * n_workers)
-
-    static = resources.files("neurallab.web") / "static"
-    app.mount("/static", StaticFiles(directory=str(static)), name="static")
-    _mount_offline_docs(app)
-
-    @app.exception_handler(UploadError)
-    async def _upload_error(request: Request, exc: UploadError) -> JSONResponse:
-        # with the body only partly read, close the connection rather than go on
-        # reading (and discarding) whatever the client still sends
-        headers = {"Connection": "close"} if exc.body_unread else None
-        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status,
-                            headers=headers)
-
-    @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
-        return FileResponse(str(static / "index.html"),
-                            headers={"Content-Security-Policy": PAGE_CSP})
-
-    @app.get("/healthz", summary="Liveness check")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "model": card["name"]}
-
-    @app.get("/api/model", summary="The model card")
-    async def model_card() -> dict[str, Any]:
-        """Architecture, training data, test accuracy, class names, preprocessing, limits."""
-        return card
 
     @app.post(
         "/api/predict",

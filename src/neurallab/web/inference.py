@@ -71,6 +71,19 @@ def _quarter_turned(im: Image.Image) -> bool:
         return False
 
 
+def architecture(net: Network) -> dict:
+    """The model card's ``architecture``: layers, activations, parameters, dtype, loss."""
+    return {
+        "layer_sizes": list(net.layer_sizes),
+        "activation": net.activation.name,
+        "output_activation": net.output_activation.name,
+        "n_params": int(net.n_params),
+        "dtype": net.dtype.name,
+        "loss": net.loss,
+        "summary": net.summary(),
+    }
+
+
 class ImageClassifier:
     """A trained image classifier and the preprocessing its inputs need.
 
@@ -126,15 +139,7 @@ class ImageClassifier:
         return {
             "name": meta.get("name") or "image classifier",
             "source": self.source,
-            "architecture": {
-                "layer_sizes": list(net.layer_sizes),
-                "activation": net.activation.name,
-                "output_activation": net.output_activation.name,
-                "n_params": int(net.n_params),
-                "dtype": net.dtype.name,
-                "loss": net.loss,
-                "summary": net.summary(),
-            },
+            "architecture": architecture(net),
             "class_names": self.class_names,
             "preprocessing": self.preprocessing,
             "training_data": meta.get("training_data"),

@@ -12,6 +12,9 @@ Everything stays in memory: at most ``max_bytes`` per request (the app also caps
 many requests are read at once, so the server as a whole holds a bounded amount), and
 a body that does not arrive within ``timeout`` seconds is refused (408), so a stalled
 client cannot hold its share of that memory for ever.
+
+:func:`read_json_body` reads the JSON rows the values app takes with the same cap,
+count and timeout (:func:`_read_body` does the reading for both).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-__all__ = ["Upload", "UploadError", "read_uploads", "FIELD_NAME"]
+__all__ = ["Upload", "UploadError", "read_uploads", "read_json_body", "FIELD_NAME"]
 
 #: the multipart field that carries the files
 FIELD_NAME = "files"
@@ -64,11 +67,20 @@ def _megabytes(n: int) -> str:
     return f"{n / 1_000_000:g} MB"
 
 
-def too_large(max_bytes: int) -> UploadError:
+#: what to do about a body that is too large, and one that is too slow, per kind of body
+_REMEDIES = {
+    "images": ("Send smaller images, or fewer images at a time.",
+               "Send smaller images, or try again on a faster connection."),
+    "rows": ("Send fewer rows at a time.",
+             "Send fewer rows at a time, or try again on a faster connection."),
+}
+
+
+def too_large(max_bytes: int, what: str = "images") -> UploadError:
     return UploadError(
         413, "payload_too_large",
         f"The upload is larger than the server's limit of {_megabytes(max_bytes)} per "
-        "request. Send smaller images, or fewer images at a time.", body_unread=True,
+        f"request. {_REMEDIES[what][0]}", body_unread=True,
     )
 
 
@@ -80,11 +92,11 @@ def too_many_files(max_files: int) -> UploadError:
     )
 
 
-def too_slow(timeout: float) -> UploadError:
+def too_slow(timeout: float, what: str = "images") -> UploadError:
     return UploadError(
         408, "upload_timeout",
-        f"The upload did not arrive within {timeout:g} seconds. Send smaller images, or "
-        "try again on a faster connection.", body_unread=True,
+        f"The upload did not arrive within {timeout:g} seconds. {_REMEDIES[what][1]}",
+        body_unread=True,
     )
 
 
@@ -140,6 +152,39 @@ class _Collector:
             "on_headers_finished", "on_part_data", "on_part_end")}
 
 
+def _bad_multipart(exc: Exception, body_unread: bool) -> UploadError:
+    return UploadError(400, "bad_multipart",
+                       f"The upload's multipart framing is broken ({exc}); send it again.",
+                       body_unread=body_unread)
+
+
+async def _read_body(request: Request, max_bytes: int, timeout: float | None, write,
+                     what: str) -> None:
+    """Feed the request body to ``write`` chunk by chunk, refusing it past ``max_bytes``.
+
+    The declared ``Content-Length`` is checked first (an honest client sending too
+    much is refused before a byte is read), then the bytes are counted as they arrive,
+    whatever the header said (or when there is none: chunked bodies). ``what``
+    (``"images"`` or ``"rows"``) chooses the advice in the error messages; an error
+    ``write`` raises passes through unchanged.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(max_bytes, what)
+    received = 0
+    try:
+        with anyio.fail_after(timeout):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > max_bytes:  # counted, whatever the header said
+                    raise too_large(max_bytes, what)
+                write(chunk)
+    except TimeoutError:
+        raise too_slow(timeout, what) from None
+    except ClientDisconnect:
+        raise UploadError(400, "disconnected", "The upload was interrupted.") from None
+
+
 async def read_uploads(request: Request, max_bytes: int, max_files: int,
                        timeout: float | None = None) -> list[Upload]:
     """Read the ``files`` parts of a multipart request into memory.
@@ -176,32 +221,18 @@ async def read_uploads(request: Request, max_bytes: int, max_files: int,
             f"'{FIELD_NAME}' (an HTML form with <input type=file name={FIELD_NAME}>, or "
             f"curl -F {FIELD_NAME}=@image.png).", body_unread=True,
         )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large(max_bytes)
-
     collector = _Collector(max_files)
     parser = MultipartParser(params[b"boundary"], collector.callbacks())
-    received, finished = 0, False
     try:
-        with anyio.fail_after(timeout):
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > max_bytes:  # counted, whatever the header said
-                    raise too_large(max_bytes)
-                parser.write(chunk)
-        finished = True
+        await _read_body(request, max_bytes, timeout, parser.write, "images")
+    except MultipartParseError as exc:  # the rest of the body was not read
+        raise _bad_multipart(exc, body_unread=True) from None
+    try:
         parser.finalize()
         if parser.state != MultipartState.END:  # finalize() does not check this itself
             raise MultipartParseError("the body ends before the closing boundary")
-    except TimeoutError:
-        raise too_slow(timeout) from None
     except MultipartParseError as exc:
-        raise UploadError(400, "bad_multipart",
-                          f"The upload's multipart framing is broken ({exc}); "
-                          "send it again.", body_unread=not finished) from None
-    except ClientDisconnect:
-        raise UploadError(400, "disconnected", "The upload was interrupted.") from None
+        raise _bad_multipart(exc, body_unread=False) from None
 
     if not collector.uploads:
         extra = (f" (the request had {collector.n_other_fields} part(s) with other names)"
@@ -212,3 +243,40 @@ async def read_uploads(request: Request, max_bytes: int, max_files: int,
             f"'{FIELD_NAME}'.",
         )
     return collector.uploads
+
+
+async def read_json_body(request: Request, max_bytes: int,
+                         timeout: float | None = None) -> bytearray:
+    """Read an ``application/json`` request body into memory, with the same cap.
+
+    Parameters
+    ----------
+    request : starlette.requests.Request
+    max_bytes : int
+        The most bytes the body may have.
+    timeout : float, optional
+        Seconds the whole body may take to arrive (``None``: no limit).
+
+    Returns
+    -------
+    bytearray
+        The body, not yet parsed (the caller knows what it should hold).
+
+    Raises
+    ------
+    UploadError
+        415 when the content type is not JSON; 413, 408 and 400 as for
+        :func:`read_uploads`.
+    """
+    content_type, _ = parse_options_header(request.headers.get("content-type"))
+    if content_type != b"application/json":
+        shown = content_type.decode("latin-1") or "none"
+        raise UploadError(
+            415, "not_json",
+            f"Send the rows as JSON with the header Content-Type: application/json (this "
+            f"request's content type is {shown}), e.g. curl -H 'Content-Type: "
+            """application/json' -d '{"rows": [[8, 3]]}'.""", body_unread=True,
+        )
+    body = bytearray()
+    await _read_body(request, max_bytes, timeout, body.extend, "rows")
+    return body
