@@ -69,6 +69,18 @@ def species(tmp_path):
     return table_csv(tmp_path / "species.csv", ["x1", "x2", "species"], rows), np.array(X)
 
 
+def test_train_counts_in_the_singular_for_one(capsys, tmp_path):
+    """One input, one validation row, one iteration: no '1 inputs', '1 rows'."""
+    data = table_csv(tmp_path / "one.csv", ["a", "y"], [[1, 2], [2, 4], [3, 6], [4, 8]])
+    model = tmp_path / "m.safetensors"
+    code, out, err = run(capsys, "train", data, "--target", "y", "--out", model, "--quiet",
+                         "--val-split", "0.25", "--epochs", "1")
+    assert code == 0, err
+    assert "1 input (a) -> y; 3 training rows, 1 validation row" in err
+    assert "with bfgs: 1 iteration in" in out
+    assert "(y, 3 rows)" in out and "(y, 1 row)" in out
+
+
 # ---------------------------------------------------------------------------- round trips
 def test_regression_round_trip_agrees_with_the_python_api(capsys, scores, tmp_path):
     train, new, X_new = scores

@@ -16,7 +16,12 @@ import os
 from pathlib import Path
 
 __all__ = ["positive_int", "non_negative_int", "positive_float", "non_negative_float",
-           "check_output", "check_output_folder"]
+           "check_output", "check_output_folder", "count"]
+
+
+def count(n: int, noun: str) -> str:
+    """``n`` with its noun, singular for one: ``1 row``, ``5 rows``, ``0 rows``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _number(text: str, kind, what: str, ok) -> int | float:

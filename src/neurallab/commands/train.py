@@ -21,6 +21,7 @@ from ..errors import InputError, TrainingDivergedError
 from ..gradcheck import _float64_copy
 from ._options import (
     check_output,
+    count,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -266,9 +267,9 @@ def cmd_train(args) -> int:
     net.meta["csv"] = {"features": features, "target": args.target, "task": task}
     train_idx, val_idx = _split(X.shape[0], args.val_split, args.seed)
     validation = (X[val_idx], y[val_idx]) if val_idx.size else None
-    print(f"{task} ({reason}): {len(features)} inputs ({', '.join(features)}) -> "
-          f"{args.target}; {train_idx.size} training rows, {val_idx.size} validation rows",
-          file=sys.stderr)
+    print(f"{task} ({reason}): {count(len(features), 'input')} ({', '.join(features)}) -> "
+          f"{args.target}; {count(train_idx.size, 'training row')}, "
+          f"{count(val_idx.size, 'validation row')}", file=sys.stderr)
     try:
         history = net.fit(X[train_idx], y[train_idx], loss=loss, optimizer=args.optimizer,
                           l2=args.l2, epochs=args.epochs, batch_size=args.batch_size,
@@ -288,7 +289,7 @@ def cmd_train(args) -> int:
 def _summary(net, history, X, y, train_idx, val_idx, args, class_names) -> str:
     arch = "-".join(map(str, net.layer_sizes))
     lines = [f"trained {arch} network ({net.n_params} parameters) with {history.optimizer}: "
-             f"{len(history.epoch)} {'iterations' if history.optimizer in _FULL else 'epochs'}"
+             f"{count(len(history.epoch), 'iteration' if history.optimizer in _FULL else 'epoch')}"
              f" in {history.wall_time:.2f} s ({history.message})"]
     for name, idx in (("training", train_idx), ("validation", val_idx)):
         if not idx.size:
@@ -296,11 +297,12 @@ def _summary(net, history, X, y, train_idx, val_idx, args, class_names) -> str:
         pred = net.predict(X[idx])
         if class_names is not None:
             lines.append(f"  {name} accuracy: {np.mean(pred == y[idx]):.1%} "
-                         f"({idx.size} rows)")
+                         f"({count(idx.size, 'row')})")
         else:
             err = pred[:, 0] - y[idx, 0]
             lines.append(f"  {name} RMSE: {np.sqrt(np.mean(err ** 2)):.4g}, "
-                         f"MAE: {np.mean(np.abs(err)):.4g} ({args.target}, {idx.size} rows)")
+                         f"MAE: {np.mean(np.abs(err)):.4g} "
+                         f"({args.target}, {count(idx.size, 'row')})")
     lines.append(f"saved {args.out}")
     return "\n".join(lines)
 

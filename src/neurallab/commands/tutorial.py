@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..tutorial import DEFAULT_SEED, available_chapters, run_tutorial
 from ..tutorial.core import ChapterResult
-from ._options import non_negative_int
+from ._options import count, non_negative_int
 
 EXAMPLES = """examples:
   neurallab tutorial                         all chapters into ./neurallab-report/
@@ -55,17 +55,13 @@ def _print_chapter(res: ChapterResult) -> None:
         print(f"    {n.label}: {n.text}", flush=True)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
 def cmd_tutorial(args) -> int:
     run = run_tutorial(args.out, seed=args.seed, chapters=args.chapters,
                        on_chapter=_print_chapter, full=args.full)
     n_figures = sum(len(r.figures) for r in run.results)
     report = run.report.resolve()
-    print(f"\nReport: {report}  ({_count(len(run.results), 'chapter')}, "
-          f"{_count(n_figures, 'figure')}, "
+    print(f"\nReport: {report}  ({count(len(run.results), 'chapter')}, "
+          f"{count(n_figures, 'figure')}, "
           f"{run.seconds:.1f} s)")
     print(f"Numbers: {run.numbers_file.resolve()}")
     if args.open and not webbrowser.open(report.as_uri()):
