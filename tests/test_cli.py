@@ -536,8 +536,10 @@ def test_help_and_import_load_no_plotting_or_optimizer_libraries():
 
 def test_lazily_loaded_optimizers_and_figures_still_work(tmp_path):
     """The same libraries load on first use: BFGS, LM and a figure in a fresh process."""
-    code = ("import numpy as np, neurallab as nl\n"
+    code = ("import sys, numpy as np, neurallab as nl\n"
             "from neurallab import plots\n"
+            "nl.optim.BFGS(); nl.optim.LevenbergMarquardt()  # load SciPy: not in fit's clock\n"
+            "print('scipy.optimize' in sys.modules and 'scipy.linalg' in sys.modules)\n"
             "X, y = nl.datasets.sleep_study()\n"
             "for opt in ('bfgs', 'lm'):\n"
             "    net = nl.Network([2, 3, 1], bias=False, seed=0, input_scaler='max',\n"
@@ -551,9 +553,10 @@ def test_lazily_loaded_optimizers_and_figures_still_work(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.split()
-    assert lines[0] == "bfgs" and float(lines[1]) < 1e-3
-    assert lines[2] == "lm" and float(lines[3]) < 1e-3
-    assert lines[4] == "True"
+    assert lines[0] == "True"
+    assert lines[1] == "bfgs" and float(lines[2]) < 1e-3
+    assert lines[3] == "lm" and float(lines[4]) < 1e-3
+    assert lines[5] == "True"
 
 
 # ---------------------------------------------------------------------------- CSV module

