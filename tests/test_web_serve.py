@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import neurallab as nl
@@ -43,6 +44,8 @@ def test_help_shows_examples(capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "neurallab serve model.safetensors --port 8080" in out
+    assert "neurallab serve scores.safetensors" in out and "--max-rows" in out
+    assert """-d '{"rows": [{"sleep": 8, "study": 3}]}'""" in out
     assert "--max-upload-mb" in out
     description = out.split("\n\n")[1]   # after the usage lines; not wrapped by argparse
     assert max(len(line) for line in description.splitlines()) <= 79
@@ -117,6 +120,7 @@ def test_public_address_is_announced(served, tmp_path, capsys):
     (["--max-upload-mb", "1e-7"], "--max-upload-mb 1e-07 is less than one byte; give at "
                                    "least 0.000001"),
     (["--max-files", "0"], "--max-files must be at least 1, got 0"),
+    (["--max-rows", "0"], "--max-rows must be at least 1, got 0"),
     (["."], ". is a folder; give the path of a .safetensors model file, or no MODEL for the "
             "default one"),
 ])
@@ -126,12 +130,76 @@ def test_bad_arguments_get_one_clear_line(served, capsys, args, message):
     assert "app" not in served
 
 
-def test_a_model_that_is_not_an_image_classifier_is_refused(served, tmp_path, capsys):
+def test_a_model_without_image_preprocessing_is_served_as_the_values_app(served, tmp_path,
+                                                                          capsys):
     path = tmp_path / "regressor.safetensors"
     nl.Network([2, 3, 1]).save(path)
-    assert main(["serve", str(path), "--port", "0"]) == 1
-    assert capsys.readouterr().err.startswith(
-        "neurallab serve: error: this model has no image preprocessing (net.meta['preprocessing'])")
+    assert main(["serve", str(path), "--port", "0"]) == 0
+    values = served["app"].state.values
+    assert (values.features, values.target, values.task) == (["x1", "x2"], "prediction",
+                                                             "regression")
+    assert f"serving {path}: x1, x2 -> prediction (regression)" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def scores_model(tmp_path_factory):
+    """The tutorial's CSV regressor, made by ``neurallab train`` as a user would."""
+    folder = tmp_path_factory.mktemp("scores")
+    rng = np.random.default_rng(0)
+    sleep, study = rng.uniform(3, 10, 60).round(1), rng.uniform(0, 6, 60).round(1)
+    score = (40 + 3 * sleep + 6 * study + rng.normal(0, 2, 60)).round(1)
+    csv = folder / "scores.csv"
+    csv.write_text("sleep,study,score\n" + "".join(
+        f"{a},{b},{c}\n" for a, b, c in zip(sleep, study, score, strict=True)))
+    path = folder / "scores.safetensors"
+    assert main(["train", str(csv), "--target", "score", "--out", str(path), "--quiet",
+                 "--epochs", "50"]) == 0
+    return path
+
+
+def test_serving_a_csv_regressor_starts(served, scores_model, capsys):
+    from fastapi.testclient import TestClient
+
+    capsys.readouterr()
+    assert main(["serve", str(scores_model), "--port", "0", "--max-rows", "7",
+                 "--max-upload-mb", "0.5"]) == 0
+    host, port = served["address"]
+    assert host == "127.0.0.1" and port > 0
+    err = capsys.readouterr().err
+    assert f"serving {scores_model}: sleep, study -> score (regression)" in err
+    assert f"open http://127.0.0.1:{port}/ in a browser" in err
+    client = TestClient(served["app"])
+    card = client.get("/api/model").json()
+    assert card["limits"] == {"max_rows": 7, "max_upload_bytes": 500_000}
+    assert card["source"] == str(scores_model)
+    answer = client.post("/api/predict", json={"rows": [{"sleep": 8, "study": 3}]}).json()
+    assert answer["predictions"] == [float(nl.load(scores_model).predict([[8, 3]])[0, 0])]
+    assert "/static/values.js" in client.get("/").text
+
+
+@pytest.mark.parametrize("option,model,message", [
+    ("--max-rows", "image", "--max-rows is for models trained on a CSV file; this is an "
+                            "image classifier, so leave --max-rows out (--max-files limits "
+                            "its requests)"),
+    ("--max-files", "values", "--max-files is for image classifiers; {path} takes rows of "
+                              "values, so leave --max-files out (--max-rows limits its "
+                              "requests)"),
+])
+def test_an_option_for_the_other_kind_of_model_is_refused(served, tmp_path, capsys, option,
+                                                         model, message):
+    path = tmp_path / "m.safetensors"
+    (image_net() if model == "image" else nl.Network([2, 3, 1])).save(path)
+    assert main(["serve", str(path), "--port", "0", option, "5"]) == 2
+    assert capsys.readouterr().err == \
+        f"neurallab serve: error: {message.format(path=path)}\n"
+    assert "app" not in served
+
+
+def test_the_default_row_limit_is_the_apps():
+    from neurallab.commands import serve
+    from neurallab.web import values
+
+    assert serve.DEFAULT_MAX_ROWS == values.DEFAULT_MAX_ROWS == 10_000
 
 
 def test_the_listening_socket_is_tcp_so_answers_are_not_held_back():

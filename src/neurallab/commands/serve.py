@@ -1,4 +1,4 @@
-"""``neurallab serve``: the upload-and-classify web app."""
+"""``neurallab serve``: the web app, for an image classifier or a model of table values."""
 
 from __future__ import annotations
 
@@ -9,13 +9,24 @@ import os
 import socket
 import sys
 
+#: images per request, by default
+MAX_FILES = 16
+#: rows per request, by default (the values app's own default)
+DEFAULT_MAX_ROWS = 10_000
+
 EPILOG = """examples:
   neurallab serve                         the default Fashion-MNIST model on http://127.0.0.1:8000
   neurallab serve model.safetensors --port 8080
   neurallab serve --max-upload-mb 4 --max-files 8
+  neurallab serve scores.safetensors      a model from 'neurallab train scores.csv ...'
+  curl -H 'Content-Type: application/json' -d '{"rows": [{"sleep": 8, "study": 3}]}' \\
+       http://127.0.0.1:8000/api/predict
 
 With no MODEL, a small network is trained on the Fashion-MNIST sample shipped with
 neurallab the first time (a few seconds) and cached in ~/.cache/neurallab.
+A model without image preprocessing (one trained on a CSV file) is served as a
+page with one number field per input, and /api/predict takes JSON rows of values
+(by name, or in the model's order) and answers in the model's raw units.
 The page is at /, the API documentation at /docs.
 """
 
@@ -23,23 +34,28 @@ The page is at /, the API documentation at /docs.
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "serve",
-        help="start the web app: upload an image, see what the network says",
+        help="start the web app: upload an image, or type a model's input values",
         description="Start the web app: upload images (or draw one), see the 28×28 input\n"
-                    "the network receives, its top classes and the model card.",
+                    "the network receives, its top classes and the model card. A model\n"
+                    "trained on a CSV file gets a page of number fields, one per input,\n"
+                    "and a JSON API instead.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="?", metavar="MODEL",
-                   help="a .safetensors image classifier (default: the built-in "
-                        "Fashion-MNIST model)")
+                   help="a .safetensors model: an image classifier, or a model trained "
+                        "on a CSV file (default: the built-in Fashion-MNIST model)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000,
                    help="port (default 8000; 0: any free port, printed at start)")
     p.add_argument("--max-upload-mb", type=float, default=10.0, metavar="MB",
                    help="largest upload per request, in megabytes (default 10)")
-    p.add_argument("--max-files", type=int, default=16, metavar="N",
-                   help="most images per request (default 16)")
+    p.add_argument("--max-files", type=int, default=None, metavar="N",
+                   help=f"most images per request (default {MAX_FILES}; image models)")
+    p.add_argument("--max-rows", type=int, default=None, metavar="N",
+                   help=f"most rows per request (default {DEFAULT_MAX_ROWS:,}; models "
+                        "trained on a CSV file)")
     p.set_defaults(func=run)
 
 
@@ -53,8 +69,9 @@ def _check(args) -> int:
         raise CLIError(f"--max-upload-mb must be a positive number, got {mb:g}")
     if int(mb * 1_000_000) < 1:
         raise CLIError(f"--max-upload-mb {mb:g} is less than one byte; give at least 0.000001")
-    if args.max_files < 1:
-        raise CLIError(f"--max-files must be at least 1, got {args.max_files}")
+    for option, value in (("--max-files", args.max_files), ("--max-rows", args.max_rows)):
+        if value is not None and value < 1:
+            raise CLIError(f"{option} must be at least 1, got {value}")
     if args.model is not None and os.path.isdir(args.model):
         raise CLIError(f"{args.model} is a folder; give the path of a .safetensors model "
                        "file, or no MODEL for the default one")
@@ -111,9 +128,11 @@ def run(args) -> int:
     try:
         import uvicorn
 
-        from ..web import create_app
+        from ..io import load
+        from ..web import create_app, create_values_app
         from ..web.default import default_model, default_model_source
         from ..web.inference import ImageClassifier
+        from ..web.values import is_image_model
     except ModuleNotFoundError as exc:
         raise CLIError(f"the web app needs {exc.name}: pip install 'neurallab[web]'") from None
     sock = _listen(args.host, args.port)
@@ -125,10 +144,25 @@ def run(args) -> int:
     # (handed over as it is, so an unwritable cache does not make it train twice)
     with sock:
         if args.model is None:
-            model = ImageClassifier(default_model(log=log), source=default_model_source())
+            net, source = default_model(log=log), default_model_source()
         else:
-            model = args.model
-        app = create_app(model, max_upload_bytes=max_bytes, max_files=args.max_files)
+            net, source = load(args.model), args.model
+        if is_image_model(net):
+            if args.max_rows is not None:
+                raise CLIError("--max-rows is for models trained on a CSV file; this is an "
+                               "image classifier, so leave --max-rows out (--max-files "
+                               "limits its requests)")
+            app = create_app(ImageClassifier(net, source=source), max_upload_bytes=max_bytes,
+                             max_files=args.max_files or MAX_FILES)
+        else:
+            if args.max_files is not None:
+                raise CLIError(f"--max-files is for image classifiers; {args.model} takes "
+                               "rows of values, so leave --max-files out (--max-rows limits "
+                               "its requests)")
+            app = create_values_app(net, max_upload_bytes=max_bytes,
+                                    max_rows=args.max_rows or DEFAULT_MAX_ROWS, source=source)
+            log(f"serving {args.model}: {', '.join(app.state.values.features)} -> "
+                f"{app.state.values.target} ({app.state.values.task})")
         if not _is_loopback(args.host):
             log(f"listening on {args.host}: other machines can reach this server")
         host = f"[{args.host}]" if ":" in args.host else args.host

@@ -1,6 +1,11 @@
-"""The web app: one static page and a small JSON API around an image classifier.
+"""The web app: one static page and a small JSON API around a model.
 
-Routes::
+:func:`create_app` serves an image classifier; :func:`create_values_app` a model of
+table values (``neurallab train``'s), with a page of one number field per input and a
+JSON ``/api/predict`` that takes rows of values. Both share the same limits, error
+answers, documentation and security headers (:func:`_base_app`).
+
+Routes of the image app::
 
     GET  /                 the page (static/index.html; no build step)
     GET  /static/...       its script and style sheet
@@ -17,6 +22,7 @@ written to disk (see :mod:`neurallab.web.uploads`).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from importlib import resources
@@ -33,9 +39,10 @@ from ..errors import InputError
 from ..io import load
 from ..network import Network
 from .inference import ACCEPTED_FORMATS, DEFAULT_MAX_PIXELS, ImageClassifier
-from .uploads import FIELD_NAME, UploadError, read_uploads
+from .uploads import FIELD_NAME, UploadError, read_json_body, read_uploads
+from .values import DEFAULT_MAX_ROWS, ValuesModel
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_values_app"]
 
 #: the page may only load its own files (and show images it made itself)
 PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
@@ -295,5 +302,128 @@ def create_app(model: Network | str | os.PathLike | None = None,
         first = results[0].payload
         return JSONResponse({"detail": first["error"], "code": first["code"],
                              "results": payloads}, status_code=status)
+
+    return app
+
+
+# ---------------------------------------------------------------------- values app
+def _values_schemas(values: ValuesModel) -> tuple[dict, dict]:
+    """The request body's and the 200 answer's JSON schemas, with the model's own names."""
+    number = {"type": "number"}
+    by_name = {"type": "object", "required": values.features, "additionalProperties": False,
+               "properties": {f: {**number, "description": f"{f} ({units})"
+                                  if (units := values.units.get(f)) else f}
+                              for f in values.features}}
+    in_order = {"type": "array", "items": number, "minItems": len(values.features),
+                "maxItems": len(values.features),
+                "description": f"the values in the model's order: {', '.join(values.features)}"}
+    request = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"type": "object", "required": ["rows"], "additionalProperties": False,
+                   "properties": {"rows": {"type": "array", "minItems": 1,
+                                           "maxItems": values.max_rows,
+                                           "items": {"oneOf": [by_name, in_order]}}}},
+        "example": json.loads(values.example()),
+    }}}}
+    if values.class_names is not None:
+        item = {"type": "object", "required": ["label", "probabilities"], "properties": {
+            "label": {"type": "string", "enum": values.class_names},
+            "probabilities": {"type": "object", "description": "one per class, in the "
+                              "model's class order",
+                              "properties": {c: number for c in values.class_names}}}}
+    elif values.net.n_outputs == 1:
+        item = {**number, "description": f"{values.target}, in raw units"}
+    else:
+        item = {"type": "array", "items": number, "description": ", ".join(values.outputs())}
+    answer = {"type": "object", "required": ["target", "predictions", "elapsed_ms"],
+              "properties": {"target": {"type": "string", "enum": [values.target]},
+                             "predictions": {"type": "array", "items": item,
+                                             "description": "one per row, in order"},
+                             "elapsed_ms": number}}
+    return request, answer
+
+
+def create_values_app(model: Network | str | os.PathLike, max_upload_bytes: int = 10_000_000,
+                      max_rows: int = DEFAULT_MAX_ROWS, *, workers: int | None = None,
+                      upload_timeout: float = 60.0, source: str | None = None) -> FastAPI:
+    """Build the web app around a model of table values (a regressor or classifier).
+
+    Routes::
+
+        GET  /                 a page: one number field per input, Predict, the answer
+        POST /api/predict      JSON {"rows": [{"sleep": 8, "study": 3}, [5, 1], ...]}
+                               → {"target", "predictions": [...], "elapsed_ms"}
+        GET  /api/model        the model card (features, target, task, scaling, limits)
+        GET  /healthz, /openapi.json, /docs
+
+    Parameters
+    ----------
+    model : Network or path
+        A model without image preprocessing, e.g. ``neurallab train``'s, or the
+        ``.safetensors`` file holding one.
+    max_upload_bytes : int
+        The most bytes one request's body may have (more: 413, connection closed).
+    max_rows : int
+        The most rows one request may carry (more: 413).
+    workers : int, optional
+        Requests computed at the same time (default: CPU count, at least 2); twice as
+        many bodies are held in memory at once.
+    upload_timeout : float
+        Seconds a body may take to arrive (slower: 408, connection closed).
+    source : str, optional
+        Where the model came from, for the card (default: the path given, if any).
+
+    Returns
+    -------
+    fastapi.FastAPI
+    """
+    _check_limits(max_upload_bytes=max_upload_bytes, max_rows=max_rows,
+                  upload_timeout=upload_timeout)
+    if isinstance(model, (str, os.PathLike)):
+        net, source = load(model), os.fspath(model) if source is None else source
+    elif isinstance(model, Network):
+        net = model
+    else:
+        raise InputError(f"model must be a Network or a path to a .safetensors model; got "
+                         f"{type(model).__name__}")
+    values = ValuesModel(net, source=source or "", max_rows=max_rows)
+    card = {**values.card(), "limits": {"max_rows": max_rows,
+                                        "max_upload_bytes": max_upload_bytes}}
+    app = _base_app(f"Give the model {', '.join(values.features)}; it answers "
+                    f"{values.target}.", card, "values.html",
+                    "Architecture, features, target, task, class names, training rows, "
+                    "scaling, limits.", workers)
+    app.state.values = values
+    request_schema, answer_schema = _values_schemas(values)
+
+    @app.post(
+        "/api/predict",
+        summary=f"Predict {values.target} from rows of {', '.join(values.features)}",
+        openapi_extra=request_schema,
+        response_model=None,
+        responses={
+            200: {"description": "one prediction per row, in raw units",
+                  "content": {"application/json": {"schema": answer_schema}}},
+            400: {"model": ErrorAnswer, "description": "not JSON, or the body was cut off"},
+            408: {"model": ErrorAnswer, "description": "the body took too long to arrive"},
+            413: {"model": ErrorAnswer, "description": "body too large, or too many rows"},
+            415: {"model": ErrorAnswer, "description": "not application/json"},
+            422: {"model": ErrorAnswer, "description": "a row is wrong: the message names "
+                  "it and the feature (missing, unknown, not a number, not finite)"},
+        },
+    )
+    async def predict(request: Request) -> JSONResponse:
+        """Predict one answer per row, in raw units: the scalers stored in the model are
+        applied exactly as ``neurallab predict`` applies them.
+
+        A row is an object of the model's feature names, or a list of values in the
+        model's feature order. A regressor answers a number per row; a classifier
+        ``{"label", "probabilities": {class: p}}``.
+        """
+        t0 = time.perf_counter()
+        async with app.state.upload_slots:
+            body = await read_json_body(request, max_upload_bytes, timeout=upload_timeout)
+            answer = await anyio.to_thread.run_sync(values.answer, body,
+                                                    limiter=app.state.limiter)
+        return JSONResponse({**answer, "elapsed_ms": 1e3 * (time.perf_counter() - t0)})
 
     return app
