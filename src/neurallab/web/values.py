@@ -301,7 +301,8 @@ class ValuesModel:
         from ..commands.train import prediction_table
 
         try:
-            _, table = prediction_table(self.net, X)
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                _, table = prediction_table(self.net, X)
         except InputError as exc:  # e.g. beyond float32 for a float32 model
             raise _refuse("bad_values", f"{exc}; send values of the size the model was "
                           "trained on.") from None
