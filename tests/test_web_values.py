@@ -32,8 +32,8 @@ def scores_net() -> nl.Network:
     rng = np.random.default_rng(0)
     X = np.column_stack([rng.uniform(3, 10, 80), rng.uniform(0, 6, 80)])
     y = 40 + 3 * X[:, :1] + 6 * X[:, 1:] + rng.normal(0, 2, (80, 1))
-    net = nl.Network([2, 3, 1], activation="sigmoid", seed=0, input_scaler="standard",
-                     output_scaler="standard")
+    net = nl.Network([2, 3, 1], activation="sigmoid", output_activation="identity", seed=0,
+                     input_scaler="standard", output_scaler="standard")
     net.fit(X, y, loss="mse", optimizer="bfgs", epochs=40)
     net.meta["csv"] = {"features": ["sleep", "study"], "target": "score",
                        "task": "regression"}
@@ -399,7 +399,7 @@ def test_the_two_apps_refuse_each_others_models(regressor):
                                     "normalization": "unit", "invert": False}}
     with pytest.raises(InputError, match="this model is an image classifier"):
         create_values_app(image)
-    with pytest.raises(InputError, match="this model has no image preprocessing"):
+    with pytest.raises(InputError, match="serves classifiers with a softmax output"):
         create_app(regressor)
 
 

@@ -105,10 +105,9 @@
       const values = Array.isArray(prediction) ? prediction : [prediction];
       values.forEach((v, j) => {
         const line = el("p", "answer-value");
-        line.append(el("span", "target-name", `${card.outputs[j]} `));
         const number = el("strong", "predicted", formatNumber(v));
         number.title = String(v);
-        line.append(number);
+        line.append(el("span", "target-name", card.outputs[j]), " ", number);
         if (units) line.append(el("span", "unit", ` ${units}`));
         box.append(line);
       });
