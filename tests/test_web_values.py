@@ -6,13 +6,13 @@ predict --values`` bit for bit; every way a request can be wrong has its exact m
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_web_api import asgi_post  # POST /api/predict straight through ASGI
 
 import neurallab as nl
 from neurallab.cli import main
@@ -290,34 +290,6 @@ def test_a_body_over_the_byte_cap_is_413_and_the_connection_closed(client):
     assert r.json() == {"code": "payload_too_large", "detail": (
         "The upload is larger than the server's limit of 0.002 MB per request. "
         "Send fewer rows at a time.")}
-
-
-def asgi_post(app, headers: dict, chunks: list[bytes]) -> tuple[int, dict, int]:
-    """POST /api/predict through ASGI with the body in ``chunks``: status, JSON, chunks read."""
-    asked = 0
-
-    async def receive():
-        nonlocal asked
-        asked += 1
-        if asked <= len(chunks):
-            return {"type": "http.request", "body": chunks[asked - 1],
-                    "more_body": asked < len(chunks)}
-        return {"type": "http.disconnect"}
-
-    sent = []
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": "/api/predict",
-             "raw_path": b"/api/predict", "query_string": b"", "root_path": "",
-             "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
-             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80)}
-    asyncio.run(app(scope, receive, send))
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return status, json.loads(body), asked
 
 
 @pytest.mark.parametrize("declared", [str(LIMIT + 1), "10", None],

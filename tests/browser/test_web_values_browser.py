@@ -2,9 +2,8 @@
 
 Types values into the fields made from the model's feature names, presses Predict (and
 Enter), and reads the answer: the model's own prediction as the page formats it; a
-classifier's top classes; an empty field named in plain words. Takes a screenshot (to
-``$NEURALLAB_VALUES_SCREENSHOT`` if set — that is how ``docs/screenshot-values.png`` is
-made — else to a temporary folder).
+classifier's top classes; an empty field named in plain words. Takes a screenshot of
+the answer (to ``$NEURALLAB_VALUES_SCREENSHOT`` if set, else to a temporary folder).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from test_web_browser import browser, sync_playwright  # noqa: F401 - its fixtures
-from test_web_values import scores_net, species_net  # tests/ is on the path (conftest)
+from test_web_values import classifier, regressor  # noqa: F401 - its fixtures
 
 from neurallab.web import create_values_app
 from neurallab.web.background import running_server
@@ -25,17 +24,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def regressor():
-    return scores_net()
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    return species_net()
-
-
-@pytest.fixture(scope="module")
-def regressor_url(regressor):
+def regressor_url(regressor):  # noqa: F811 - the fixture
     with running_server(create_values_app(regressor)) as url:
         yield url
 
@@ -65,7 +54,7 @@ def test_fields_are_labelled_with_the_models_feature_names(page):
     assert "10,000 rows" in card
 
 
-def test_typing_values_and_pressing_predict_shows_the_models_answer(page, regressor):
+def test_typing_values_and_pressing_predict_shows_the_models_answer(page, regressor):  # noqa: F811
     page.get_by_label("sleep").fill("8")
     page.get_by_label("study").fill("3")
     page.click("#predict")
