@@ -91,6 +91,8 @@ def test_regression_round_trip_agrees_with_the_python_api(capsys, scores, tmp_pa
     assert "regression (column 'score' holds numbers)" in err
     assert "48 training rows, 12 validation rows" in err
     assert re.search(r"validation RMSE: [\d.]+", out) and f"saved {model}" in out
+    assert nl.load(model).meta["csv"] == {"features": ["sleep", "study"], "target": "score",
+                                          "task": "regression", "n_train": 48}
 
     code, out, err = run(capsys, "predict", model, new)
     assert code == 0, err
@@ -172,7 +174,8 @@ def test_train_options_reach_the_network(capsys, scores, tmp_path):
     assert code == 0, err
     net = nl.load(model)
     assert net.layer_sizes == [1, 5, 2, 1] and net.activation.name == "tanh"
-    assert net.meta["csv"] == {"features": ["sleep"], "target": "score", "task": "regression"}
+    assert net.meta["csv"] == {"features": ["sleep"], "target": "score", "task": "regression",
+                                "n_train": 48}
     assert net.input_scaler.kind == "max" and "3 epochs" in out
 
 

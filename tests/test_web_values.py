@@ -147,7 +147,7 @@ def test_model_card(client, regressor):
     assert card["outputs"] == ["score"] and card["class_names"] is None
     assert card["architecture"]["layer_sizes"] == [2, 3, 1]
     assert card["architecture"]["n_params"] == regressor.n_params == 13
-    assert card["training_rows"] is None   # neurallab train does not record it (yet)
+    assert card["training_rows"] is None   # this model's meta records no training rows
     inputs = card["scaling"]["inputs"]
     assert inputs["kind"] == "standard" and inputs["formula"] == "(x − offset) / scale"
     assert [c["name"] for c in inputs["columns"]] == ["sleep", "study"]

@@ -19,6 +19,7 @@ from ..cli import CLIError
 from ..datasets.csv import CSVTable, format_csv, read_csv, read_header, write_csv
 from ..errors import InputError, TrainingDivergedError
 from ..gradcheck import _float64_copy
+from ..tables import prediction_table
 from ._options import (
     check_output,
     count,
@@ -264,8 +265,9 @@ def cmd_train(args) -> int:
                          output_activation=args.output_activation, seed=args.seed,
                          input_scaler=scaler, output_scaler=out_scaler)
         loss = "mse"
-    net.meta["csv"] = {"features": features, "target": args.target, "task": task}
     train_idx, val_idx = _split(X.shape[0], args.val_split, args.seed)
+    net.meta["csv"] = {"features": features, "target": args.target, "task": task,
+                       "n_train": int(train_idx.size)}
     validation = (X[val_idx], y[val_idx]) if val_idx.size else None
     print(f"{task} ({reason}): {count(len(features), 'input')} ({', '.join(features)}) -> "
           f"{args.target}; {count(train_idx.size, 'training row')}, "
@@ -326,37 +328,6 @@ def _values_rows(values: list[str], n_inputs: int) -> np.ndarray:
             raise CLIError(f"--values {text!r}: every value must be a finite number")
         rows.append(row)
     return np.array(rows)
-
-
-def _feature_names(net) -> list[str]:
-    names = (net.meta.get("csv") or {}).get("features")
-    if names and len(names) == net.n_inputs:
-        return list(names)
-    return [f"x{i + 1}" for i in range(net.n_inputs)]
-
-
-def _target_name(net) -> str:
-    return (net.meta.get("csv") or {}).get("target") or "prediction"
-
-
-def prediction_table(net, X: np.ndarray) -> tuple[list[str], list[list]]:
-    """Header and rows of ``predict``'s output: inputs, then predictions in raw units."""
-    features = _feature_names(net)
-    target = _target_name(net)
-    if net.is_classifier:
-        names = net.class_names or [str(k) for k in range(max(net.n_outputs, 2))]
-        proba = net.predict_proba(X)
-        labels = proba.argmax(axis=1)
-        header = [*features, target, *(f"p({n})" for n in names)]
-        rows = [[*x, names[k], *p] for x, k, p in zip(X, labels, proba, strict=True)]
-    else:
-        pred = net.predict(X)
-        cols = [target] if pred.shape[1] == 1 else [f"{target}_{j + 1}"
-                                                   for j in range(pred.shape[1])]
-        header = [*features, *cols]
-        rows = [[*x, *p] for x, p in zip(X, pred, strict=True)]
-    return header, [[float(v) if isinstance(v, (float, np.floating)) else v for v in r]
-                    for r in rows]
 
 
 def cmd_predict(args) -> int:

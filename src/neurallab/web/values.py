@@ -5,7 +5,7 @@ few named numbers — hours of sleep and study — and answers a number, or a cl
 probabilities. :class:`ValuesModel` checks a request's rows against the model's own
 feature names (``net.meta["csv"]``) and hands them to the very function
 ``neurallab predict`` writes its CSV with
-(:func:`neurallab.commands.train.prediction_table`): the scalers stored in the model
+(:func:`neurallab.tables.prediction_table`): the scalers stored in the model
 are applied inside :meth:`~neurallab.Network.predict`, so the web answer is the
 command's answer, digit for digit.
 
@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..network import Network
+from ..tables import feature_names, prediction_table, target_name
 from .inference import architecture
 from .uploads import UploadError
 
@@ -94,8 +95,6 @@ class ValuesModel:
     """
 
     def __init__(self, net: Network, source: str = "", max_rows: int = DEFAULT_MAX_ROWS):
-        from ..commands.train import _feature_names, _target_name
-
         if not isinstance(net, Network):
             raise InputError(f"model must be a neurallab Network, got {type(net).__name__}")
         if is_image_model(net):
@@ -107,8 +106,8 @@ class ValuesModel:
         self.net = net
         self.source = source
         self.max_rows = max_rows
-        self.features = _feature_names(net)
-        self.target = _target_name(net)
+        self.features = feature_names(net)
+        self.target = target_name(net)
         self.task = "classification" if net.is_classifier else "regression"
         self.class_names = None
         if net.is_classifier:
@@ -298,8 +297,6 @@ class ValuesModel:
             422 when a row's answer is not finite: its values lie so far outside the
             training data that the network's arithmetic overflows.
         """
-        from ..commands.train import prediction_table
-
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # checked just below
                 _, table = prediction_table(self.net, X)
