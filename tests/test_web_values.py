@@ -390,3 +390,14 @@ def test_create_values_app_rejects_bad_arguments(regressor, tmp_path):
     regressor.save(path)
     with make_client(create_values_app(str(path))) as c:
         assert c.get("/api/model").json()["source"] == str(path)
+
+
+def test_lists_nested_too_deeply_are_a_bad_request_not_a_server_error(regressor):
+    """100,000 nested lists (200 kB) exhaust the JSON decoder's recursion: a 400 that
+    says what a row looks like, not a 500."""
+    with make_client(create_values_app(regressor, max_upload_bytes=1_000_000)) as client:
+        r = post(client, '{"rows": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert r.status_code == 400
+    assert r.json() == {"code": "bad_json", "detail": (
+        "The body nests lists or objects too deeply to read; a row is one list or object "
+        f"of numbers, like {EXAMPLE}.")}

@@ -179,6 +179,10 @@ class ValuesModel:
             raise _refuse("bad_json", f"The body is not valid JSON ({exc.msg} at line "
                           f"{exc.lineno}, column {exc.colno}); send an object like "
                           f"{self.example()}.", 400) from None
+        except RecursionError:   # lists inside lists thousands deep: the decoder gives up
+            raise _refuse("bad_json", "The body nests lists or objects too deeply to read; "
+                          f"a row is one list or object of numbers, like {self.example()}.",
+                          400) from None
         if not isinstance(data, dict) or "rows" not in data:
             raise _refuse("no_rows", f"The body must be a JSON object with a list of rows, "
                           f"like {self.example()}.")
