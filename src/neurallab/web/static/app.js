@@ -1,277 +1,274 @@
 // The page's behaviour: send images to /api/predict, show what comes back.
 // Plain browser JavaScript, no build step. Each file goes in its own request, so
 // one bad or huge file cannot spoil the others and answers appear as they come.
-"use strict";
+// An ES module: strict, with a scope of its own, run once the page is parsed.
+const $ = (sel) => document.querySelector(sel);
+const resultsEl = $("#results");
+const template = $("#result-template");
+const PARALLEL = 3;          // requests in flight at once
+let limits = { max_upload_bytes: 10_000_000, max_files: 16 };
 
-(() => {
-  const $ = (sel) => document.querySelector(sel);
-  const resultsEl = $("#results");
-  const template = $("#result-template");
-  const PARALLEL = 3;          // requests in flight at once
-  let limits = { max_upload_bytes: 10_000_000, max_files: 16 };
+// ------------------------------------------------------------------ helpers
+const megabytes = (n) => `${(n / 1e6).toLocaleString(undefined, { maximumFractionDigits: 1 })} MB`;
+// never "0%" or "100%": a softmax is never certain, and rounding should not say it is
+const percent = (p) => (p < 0.0005 ? "<0.1%" : p > 0.9995 ? ">99.9%" : `${(100 * p).toFixed(1)}%`);
 
-  // ------------------------------------------------------------------ helpers
-  const megabytes = (n) => `${(n / 1e6).toLocaleString(undefined, { maximumFractionDigits: 1 })} MB`;
-  // never "0%" or "100%": a softmax is never certain, and rounding should not say it is
-  const percent = (p) => (p < 0.0005 ? "<0.1%" : p > 0.9995 ? ">99.9%" : `${(100 * p).toFixed(1)}%`);
+function showBanner(text) {
+  const banner = $("#banner");
+  banner.textContent = text;
+  banner.hidden = !text;
+}
 
-  function showBanner(text) {
-    const banner = $("#banner");
-    banner.textContent = text;
-    banner.hidden = !text;
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// ------------------------------------------------------------------ model card
+function describeNormalization(n) {
+  return {
+    unit: "pixel values scaled to [0, 1]",
+    centered: "pixel values scaled to [−0.5, 0.5]",
+    none: "pixel values 0–255 as they are",
+  }[n] || `normalization “${n}”`;
+}
+
+function renderModel(card) {
+  const box = $("#model-card");
+  box.replaceChildren();
+  box.append(el("p", "model-name", card.name));
+  const dl = el("dl", "facts");
+  const add = (term, value) => {
+    if (value === null || value === undefined || value === "") return;
+    dl.append(el("dt", "", term), el("dd", "", value));
+  };
+  if (typeof card.test_accuracy === "number") {
+    add("Test accuracy", percent(card.test_accuracy)
+      + (card.n_test ? ` on ${card.n_test.toLocaleString()} test images` : ""));
   }
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
+  const a = card.architecture;
+  add("Layers", a.layer_sizes.join(" → "));
+  add("Activations", `${a.activation} (hidden), ${a.output_activation} (output)`);
+  add("Parameters", a.n_params.toLocaleString());
+  const p = card.preprocessing || {};
+  if (p.image_size) {
+    add("Input", `${p.image_size[0]}×${p.image_size[1]} ${p.color_mode || "grayscale"}, `
+      + describeNormalization(p.normalization || "unit")
+      + (p.invert ? ", colours inverted" : ""));
   }
+  const data = card.training_data;
+  add("Training data", typeof data === "string" ? data : data && JSON.stringify(data));
+  box.append(dl);
+  box.append(el("h3", "", `Classes (${card.class_names.length})`));
+  const chips = el("ul", "chips");
+  card.class_names.forEach((name) => chips.append(el("li", "", name)));
+  box.append(chips);
+  if (card.source) box.append(el("p", "muted small", card.source));
 
-  // ------------------------------------------------------------------ model card
-  function describeNormalization(n) {
-    return {
-      unit: "pixel values scaled to [0, 1]",
-      centered: "pixel values scaled to [−0.5, 0.5]",
-      none: "pixel values 0–255 as they are",
-    }[n] || `normalization “${n}”`;
+  limits = card.limits || limits;
+  $("#limits").textContent = `${(limits.formats || ["PNG", "JPEG", "GIF", "BMP", "WebP"]).join(", ")}`
+    + ` · up to ${megabytes(limits.max_upload_bytes)} each`;
+}
+
+async function loadModel() {
+  try {
+    const response = await fetch("/api/model");
+    if (!response.ok) throw new Error(`the server answered ${response.status}`);
+    renderModel(await response.json());
+  } catch (err) {
+    $("#model-card").replaceChildren(el("p", "error-text", `Could not load the model card: ${err.message}`));
   }
+}
 
-  function renderModel(card) {
-    const box = $("#model-card");
-    box.replaceChildren();
-    box.append(el("p", "model-name", card.name));
-    const dl = el("dl", "facts");
-    const add = (term, value) => {
-      if (value === null || value === undefined || value === "") return;
-      dl.append(el("dt", "", term), el("dd", "", value));
-    };
-    if (typeof card.test_accuracy === "number") {
-      add("Test accuracy", percent(card.test_accuracy)
-        + (card.n_test ? ` on ${card.n_test.toLocaleString()} test images` : ""));
-    }
-    const a = card.architecture;
-    add("Layers", a.layer_sizes.join(" → "));
-    add("Activations", `${a.activation} (hidden), ${a.output_activation} (output)`);
-    add("Parameters", a.n_params.toLocaleString());
-    const p = card.preprocessing || {};
-    if (p.image_size) {
-      add("Input", `${p.image_size[0]}×${p.image_size[1]} ${p.color_mode || "grayscale"}, `
-        + describeNormalization(p.normalization || "unit")
-        + (p.invert ? ", colours inverted" : ""));
-    }
-    const data = card.training_data;
-    add("Training data", typeof data === "string" ? data : data && JSON.stringify(data));
-    box.append(dl);
-    box.append(el("h3", "", `Classes (${card.class_names.length})`));
-    const chips = el("ul", "chips");
-    card.class_names.forEach((name) => chips.append(el("li", "", name)));
-    box.append(chips);
-    if (card.source) box.append(el("p", "muted small", card.source));
-
-    limits = card.limits || limits;
-    $("#limits").textContent = `${(limits.formats || ["PNG", "JPEG", "GIF", "BMP", "WebP"]).join(", ")}`
-      + ` · up to ${megabytes(limits.max_upload_bytes)} each`;
-  }
-
-  async function loadModel() {
-    try {
-      const response = await fetch("/api/model");
-      if (!response.ok) throw new Error(`the server answered ${response.status}`);
-      renderModel(await response.json());
-    } catch (err) {
-      $("#model-card").replaceChildren(el("p", "error-text", `Could not load the model card: ${err.message}`));
-    }
-  }
-
-  // ------------------------------------------------------------------ results
-  function newCard(name, previewUrl) {
-    const node = template.content.firstElementChild.cloneNode(true);
-    node.querySelector(".filename").textContent = name;
-    node.querySelector(".label").textContent = "Thinking…";
-    const original = node.querySelector(".original img");
-    if (previewUrl) {
-      // the shown picture stays when its object URL is released: release it once
-      // loaded (or failed), or every preview would stay in memory until the tab closes
-      original.addEventListener("load", () => URL.revokeObjectURL(previewUrl), { once: true });
-      // a file the browser cannot show (not an image) leaves an empty frame
-      original.addEventListener("error", () => {
-        URL.revokeObjectURL(previewUrl);
-        node.querySelector(".original").classList.add("broken");
-      }, { once: true });
-      original.src = previewUrl;
-    } else {
+// ------------------------------------------------------------------ results
+function newCard(name, previewUrl) {
+  const node = template.content.firstElementChild.cloneNode(true);
+  node.querySelector(".filename").textContent = name;
+  node.querySelector(".label").textContent = "Thinking…";
+  const original = node.querySelector(".original img");
+  if (previewUrl) {
+    // the shown picture stays when its object URL is released: release it once
+    // loaded (or failed), or every preview would stay in memory until the tab closes
+    original.addEventListener("load", () => URL.revokeObjectURL(previewUrl), { once: true });
+    // a file the browser cannot show (not an image) leaves an empty frame
+    original.addEventListener("error", () => {
+      URL.revokeObjectURL(previewUrl);
       node.querySelector(".original").classList.add("broken");
-    }
-    resultsEl.prepend(node);
-    $("#empty").hidden = true;
-    $("#clear-results").hidden = false;
-    return node;
+    }, { once: true });
+    original.src = previewUrl;
+  } else {
+    node.querySelector(".original").classList.add("broken");
   }
+  resultsEl.prepend(node);
+  $("#empty").hidden = true;
+  $("#clear-results").hidden = false;
+  return node;
+}
 
-  function fillCard(node, answer) {
-    node.classList.remove("pending");
-    if (!answer.ok) {
-      showError(node, answer.error || "Something went wrong with this file.");
-      return;
-    }
-    node.classList.add("ok");
-    node.querySelector(".seen img").src = `data:image/png;base64,${answer.input_png}`;
-    const [h, w] = answer.input_shape;
-    node.querySelector(".seen figcaption").textContent = `what the network sees (${w}×${h})`;
-    const top = answer.predictions[0];
-    const label = node.querySelector(".label");
-    label.replaceChildren(el("strong", "", top.label), el("span", "confidence", ` ${percent(top.probability)} sure`));
-    if (answer.note) label.after(el("p", "note", answer.note));
-    const bars = node.querySelector(".bars");
-    answer.predictions.forEach((p, i) => {
-      const row = el("li", i === 0 ? "bar best" : "bar");
-      row.append(el("span", "bar-label", p.label));
-      const track = el("span", "bar-track");
-      const fill = el("span", "bar-fill");
-      fill.style.width = `${Math.max(0.5, 100 * p.probability)}%`;
-      track.append(fill);
-      row.append(track, el("span", "bar-value", percent(p.probability)));
-      row.title = `${p.label}: probability ${p.probability.toFixed(4)}`;
-      bars.append(row);
-    });
-    const t = answer.timing_ms;
-    node.querySelector(".timing").textContent = `${t.total.toFixed(1)} ms`;
-    node.querySelector(".timing").title = `preparing the image ${t.preprocess.toFixed(1)} ms, network ${t.inference.toFixed(2)} ms`;
+function fillCard(node, answer) {
+  node.classList.remove("pending");
+  if (!answer.ok) {
+    showError(node, answer.error || "Something went wrong with this file.");
+    return;
   }
-
-  function showError(node, message) {
-    node.classList.remove("pending");
-    node.classList.add("error");
-    node.querySelector(".label").textContent = "Could not classify this file";
-    node.querySelector(".error-text").textContent = message;
-    node.querySelector(".seen").classList.add("broken");
-  }
-
-  async function send(blob, name, node) {
-    if (blob.size > limits.max_upload_bytes) {
-      showError(node, `${name} is ${megabytes(blob.size)}, more than the limit of `
-        + `${megabytes(limits.max_upload_bytes)}. Choose a smaller image.`);
-      return;
-    }
-    const form = new FormData();
-    form.append("files", blob, name);
-    let response;
-    try {
-      response = await fetch("/api/predict", { method: "POST", body: form });
-    } catch (err) {
-      showError(node, "Could not reach the server. Is it still running?");
-      return;
-    }
-    let body = null;
-    try { body = await response.json(); } catch (err) { /* not JSON: handled below */ }
-    if (body && body.results && body.results.length) {
-      fillCard(node, body.results[0]);
-    } else if (body && body.detail) {
-      showError(node, typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail));
-    } else {
-      showError(node, `The server answered ${response.status} ${response.statusText}.`);
-    }
-  }
-
-  // several files: a few requests at a time, cards appear at once
-  async function sendAll(files) {
-    showBanner("");
-    const jobs = Array.from(files, (file) => ({
-      file, node: newCard(file.name, URL.createObjectURL(file)),
-    }));
-    const queue = jobs.slice();
-    const worker = async () => {
-      while (queue.length) {
-        const { file, node } = queue.shift();
-        await send(file, file.name, node);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL, jobs.length) }, worker));
-  }
-
-  // ------------------------------------------------------------------ upload
-  const input = $("#file-input");
-  input.addEventListener("change", () => {
-    if (input.files.length) sendAll(input.files);
-    input.value = "";
+  node.classList.add("ok");
+  node.querySelector(".seen img").src = `data:image/png;base64,${answer.input_png}`;
+  const [h, w] = answer.input_shape;
+  node.querySelector(".seen figcaption").textContent = `what the network sees (${w}×${h})`;
+  const top = answer.predictions[0];
+  const label = node.querySelector(".label");
+  label.replaceChildren(el("strong", "", top.label), el("span", "confidence", ` ${percent(top.probability)} sure`));
+  if (answer.note) label.after(el("p", "note", answer.note));
+  const bars = node.querySelector(".bars");
+  answer.predictions.forEach((p, i) => {
+    const row = el("li", i === 0 ? "bar best" : "bar");
+    row.append(el("span", "bar-label", p.label));
+    const track = el("span", "bar-track");
+    const fill = el("span", "bar-fill");
+    fill.style.width = `${Math.max(0.5, 100 * p.probability)}%`;
+    track.append(fill);
+    row.append(track, el("span", "bar-value", percent(p.probability)));
+    row.title = `${p.label}: probability ${p.probability.toFixed(4)}`;
+    bars.append(row);
   });
+  const t = answer.timing_ms;
+  node.querySelector(".timing").textContent = `${t.total.toFixed(1)} ms`;
+  node.querySelector(".timing").title = `preparing the image ${t.preprocess.toFixed(1)} ms, network ${t.inference.toFixed(2)} ms`;
+}
 
-  const dropzone = $("#dropzone");
-  ["dragenter", "dragover"].forEach((type) => document.addEventListener(type, (event) => {
-    event.preventDefault();
-    dropzone.classList.add("dragging");
+function showError(node, message) {
+  node.classList.remove("pending");
+  node.classList.add("error");
+  node.querySelector(".label").textContent = "Could not classify this file";
+  node.querySelector(".error-text").textContent = message;
+  node.querySelector(".seen").classList.add("broken");
+}
+
+async function send(blob, name, node) {
+  if (blob.size > limits.max_upload_bytes) {
+    showError(node, `${name} is ${megabytes(blob.size)}, more than the limit of `
+      + `${megabytes(limits.max_upload_bytes)}. Choose a smaller image.`);
+    return;
+  }
+  const form = new FormData();
+  form.append("files", blob, name);
+  let response;
+  try {
+    response = await fetch("/api/predict", { method: "POST", body: form });
+  } catch (err) {
+    showError(node, "Could not reach the server. Is it still running?");
+    return;
+  }
+  let body = null;
+  try { body = await response.json(); } catch (err) { /* not JSON: handled below */ }
+  if (body && body.results && body.results.length) {
+    fillCard(node, body.results[0]);
+  } else if (body && body.detail) {
+    showError(node, typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail));
+  } else {
+    showError(node, `The server answered ${response.status} ${response.statusText}.`);
+  }
+}
+
+// several files: a few requests at a time, cards appear at once
+async function sendAll(files) {
+  showBanner("");
+  const jobs = Array.from(files, (file) => ({
+    file, node: newCard(file.name, URL.createObjectURL(file)),
   }));
-  ["dragleave", "drop"].forEach((type) => document.addEventListener(type, (event) => {
-    event.preventDefault();
-    if (type === "drop" || event.relatedTarget === null) dropzone.classList.remove("dragging");
-  }));
-  document.addEventListener("drop", (event) => {
-    const files = event.dataTransfer && event.dataTransfer.files;
-    if (files && files.length) sendAll(files);
-    else showBanner("Nothing to classify was dropped: drop image files from your computer.");
-  });
+  const queue = jobs.slice();
+  const worker = async () => {
+    while (queue.length) {
+      const { file, node } = queue.shift();
+      await send(file, file.name, node);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, jobs.length) }, worker));
+}
 
-  $("#clear-results").addEventListener("click", () => {
-    resultsEl.replaceChildren();
-    $("#empty").hidden = false;
-    $("#clear-results").hidden = true;
-  });
+// ------------------------------------------------------------------ upload
+const input = $("#file-input");
+input.addEventListener("change", () => {
+  if (input.files.length) sendAll(input.files);
+  input.value = "";
+});
 
-  // ------------------------------------------------------------------ drawing
-  const canvas = $("#sketch");
-  const ctx = canvas.getContext("2d");
-  const classifyButton = $("#classify-drawing");
-  let drawing = false;
-  let drawn = false;
+const dropzone = $("#dropzone");
+["dragenter", "dragover"].forEach((type) => document.addEventListener(type, (event) => {
+  event.preventDefault();
+  dropzone.classList.add("dragging");
+}));
+["dragleave", "drop"].forEach((type) => document.addEventListener(type, (event) => {
+  event.preventDefault();
+  if (type === "drop" || event.relatedTarget === null) dropzone.classList.remove("dragging");
+}));
+document.addEventListener("drop", (event) => {
+  const files = event.dataTransfer && event.dataTransfer.files;
+  if (files && files.length) sendAll(files);
+  else showBanner("Nothing to classify was dropped: drop image files from your computer.");
+});
 
-  function clearCanvas() {
-    ctx.fillStyle = "#000";
-    ctx.fillRect(0, 0, canvas.width, canvas.height);
-    drawn = false;
-    classifyButton.disabled = true;
-  }
+$("#clear-results").addEventListener("click", () => {
+  resultsEl.replaceChildren();
+  $("#empty").hidden = false;
+  $("#clear-results").hidden = true;
+});
 
-  function point(event) {
-    const r = canvas.getBoundingClientRect();
-    return [(event.clientX - r.left) * canvas.width / r.width,
-      (event.clientY - r.top) * canvas.height / r.height];
-  }
+// ------------------------------------------------------------------ drawing
+const canvas = $("#sketch");
+const ctx = canvas.getContext("2d");
+const classifyButton = $("#classify-drawing");
+let drawing = false;
+let drawn = false;
 
-  canvas.addEventListener("pointerdown", (event) => {
-    drawing = true;
-    canvas.setPointerCapture(event.pointerId);
-    ctx.strokeStyle = "#fff";
-    ctx.fillStyle = "#fff";
-    ctx.lineWidth = Number($("#brush").value);
-    ctx.lineCap = "round";
-    ctx.lineJoin = "round";
-    const [x, y] = point(event);
-    ctx.beginPath();
-    ctx.arc(x, y, ctx.lineWidth / 2, 0, 2 * Math.PI);
-    ctx.fill();
-    ctx.beginPath();
-    ctx.moveTo(x, y);
-    drawn = true;
-    classifyButton.disabled = false;
-  });
-  canvas.addEventListener("pointermove", (event) => {
-    if (!drawing) return;
-    const [x, y] = point(event);
-    ctx.lineTo(x, y);
-    ctx.stroke();
-  });
-  ["pointerup", "pointercancel"].forEach((type) => canvas.addEventListener(type, () => { drawing = false; }));
+function clearCanvas() {
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  drawn = false;
+  classifyButton.disabled = true;
+}
 
-  classifyButton.addEventListener("click", () => {
-    if (!drawn) return;
-    canvas.toBlob((blob) => {
-      const name = "drawing.png";
-      send(blob, name, newCard(name, URL.createObjectURL(blob)));
-    }, "image/png");
-  });
-  $("#clear-drawing").addEventListener("click", clearCanvas);
+function point(event) {
+  const r = canvas.getBoundingClientRect();
+  return [(event.clientX - r.left) * canvas.width / r.width,
+    (event.clientY - r.top) * canvas.height / r.height];
+}
 
-  clearCanvas();
-  loadModel();
-})();
+canvas.addEventListener("pointerdown", (event) => {
+  drawing = true;
+  canvas.setPointerCapture(event.pointerId);
+  ctx.strokeStyle = "#fff";
+  ctx.fillStyle = "#fff";
+  ctx.lineWidth = Number($("#brush").value);
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  const [x, y] = point(event);
+  ctx.beginPath();
+  ctx.arc(x, y, ctx.lineWidth / 2, 0, 2 * Math.PI);
+  ctx.fill();
+  ctx.beginPath();
+  ctx.moveTo(x, y);
+  drawn = true;
+  classifyButton.disabled = false;
+});
+canvas.addEventListener("pointermove", (event) => {
+  if (!drawing) return;
+  const [x, y] = point(event);
+  ctx.lineTo(x, y);
+  ctx.stroke();
+});
+["pointerup", "pointercancel"].forEach((type) => canvas.addEventListener(type, () => { drawing = false; }));
+
+classifyButton.addEventListener("click", () => {
+  if (!drawn) return;
+  canvas.toBlob((blob) => {
+    const name = "drawing.png";
+    send(blob, name, newCard(name, URL.createObjectURL(blob)));
+  }, "image/png");
+});
+$("#clear-drawing").addEventListener("click", clearCanvas);
+
+clearCanvas();
+loadModel();
