@@ -1,30 +1,16 @@
 // The page's behaviour: send images to /api/predict, show what comes back.
 // Plain browser JavaScript, no build step. Each file goes in its own request, so
 // one bad or huge file cannot spoil the others and answers appear as they come.
-// An ES module: strict, with a scope of its own, run once the page is parsed.
-const $ = (sel) => document.querySelector(sel);
+// An ES module: the helpers it shares with the values page come from common.js.
+import {
+  $, addArchitecture, classChips, el, megabytes, percent, probabilityBar, problem,
+  request, showBanner, startCard, verdict,
+} from "./common.js";
+
 const resultsEl = $("#results");
 const template = $("#result-template");
 const PARALLEL = 3;          // requests in flight at once
 let limits = { max_upload_bytes: 10_000_000, max_files: 16 };
-
-// ------------------------------------------------------------------ helpers
-const megabytes = (n) => `${(n / 1e6).toLocaleString(undefined, { maximumFractionDigits: 1 })} MB`;
-// never "0%" or "100%": a softmax is never certain, and rounding should not say it is
-const percent = (p) => (p < 0.0005 ? "<0.1%" : p > 0.9995 ? ">99.9%" : `${(100 * p).toFixed(1)}%`);
-
-function showBanner(text) {
-  const banner = $("#banner");
-  banner.textContent = text;
-  banner.hidden = !text;
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 // ------------------------------------------------------------------ model card
 function describeNormalization(n) {
@@ -36,22 +22,12 @@ function describeNormalization(n) {
 }
 
 function renderModel(card) {
-  const box = $("#model-card");
-  box.replaceChildren();
-  box.append(el("p", "model-name", card.name));
-  const dl = el("dl", "facts");
-  const add = (term, value) => {
-    if (value === null || value === undefined || value === "") return;
-    dl.append(el("dt", "", term), el("dd", "", value));
-  };
+  const { box, add } = startCard(card);
   if (typeof card.test_accuracy === "number") {
     add("Test accuracy", percent(card.test_accuracy)
       + (card.n_test ? ` on ${card.n_test.toLocaleString()} test images` : ""));
   }
-  const a = card.architecture;
-  add("Layers", a.layer_sizes.join(" → "));
-  add("Activations", `${a.activation} (hidden), ${a.output_activation} (output)`);
-  add("Parameters", a.n_params.toLocaleString());
+  addArchitecture(add, card.architecture);
   const p = card.preprocessing || {};
   if (p.image_size) {
     add("Input", `${p.image_size[0]}×${p.image_size[1]} ${p.color_mode || "grayscale"}, `
@@ -60,11 +36,7 @@ function renderModel(card) {
   }
   const data = card.training_data;
   add("Training data", typeof data === "string" ? data : data && JSON.stringify(data));
-  box.append(dl);
-  box.append(el("h3", "", `Classes (${card.class_names.length})`));
-  const chips = el("ul", "chips");
-  card.class_names.forEach((name) => chips.append(el("li", "", name)));
-  box.append(chips);
+  box.append(...classChips(card.class_names));
   if (card.source) box.append(el("p", "muted small", card.source));
 
   limits = card.limits || limits;
@@ -119,20 +91,11 @@ function fillCard(node, answer) {
   node.querySelector(".seen figcaption").textContent = `what the network sees (${w}×${h})`;
   const top = answer.predictions[0];
   const label = node.querySelector(".label");
-  label.replaceChildren(el("strong", "", top.label), el("span", "confidence", ` ${percent(top.probability)} sure`));
+  label.replaceChildren(...verdict(top.label, top.probability));
   if (answer.note) label.after(el("p", "note", answer.note));
   const bars = node.querySelector(".bars");
-  answer.predictions.forEach((p, i) => {
-    const row = el("li", i === 0 ? "bar best" : "bar");
-    row.append(el("span", "bar-label", p.label));
-    const track = el("span", "bar-track");
-    const fill = el("span", "bar-fill");
-    fill.style.width = `${Math.max(0.5, 100 * p.probability)}%`;
-    track.append(fill);
-    row.append(track, el("span", "bar-value", percent(p.probability)));
-    row.title = `${p.label}: probability ${p.probability.toFixed(4)}`;
-    bars.append(row);
-  });
+  answer.predictions.forEach((p, i) => bars.append(
+    probabilityBar(p.label, p.probability, i === 0, p.probability.toFixed(4))));
   const t = answer.timing_ms;
   node.querySelector(".timing").textContent = `${t.total.toFixed(1)} ms`;
   node.querySelector(".timing").title = `preparing the image ${t.preprocess.toFixed(1)} ms, network ${t.inference.toFixed(2)} ms`;
@@ -154,21 +117,11 @@ async function send(blob, name, node) {
   }
   const form = new FormData();
   form.append("files", blob, name);
-  let response;
-  try {
-    response = await fetch("/api/predict", { method: "POST", body: form });
-  } catch (err) {
-    showError(node, "Could not reach the server. Is it still running?");
-    return;
-  }
-  let body = null;
-  try { body = await response.json(); } catch (err) { /* not JSON: handled below */ }
+  const { response, body } = await request("/api/predict", { method: "POST", body: form });
   if (body && body.results && body.results.length) {
     fillCard(node, body.results[0]);
-  } else if (body && body.detail) {
-    showError(node, typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail));
   } else {
-    showError(node, `The server answered ${response.status} ${response.statusText}.`);
+    showError(node, problem(response, body));
   }
 }
 

@@ -1,19 +1,16 @@
 // The values page: one number field per input of the model, Predict, the answer.
 // Plain browser JavaScript, no build step. The fields are made from the model card
 // (/api/model), so they carry the model's own feature names; the answer comes from
-// /api/predict, the same JSON API any client uses.
-// An ES module: strict, with a scope of its own, run once the page is parsed.
-const $ = (sel) => document.querySelector(sel);
+// /api/predict, the same JSON API any client uses. An ES module: the helpers it shares
+// with the image page come from common.js.
+import {
+  $, addArchitecture, classChips, el, megabytes, probabilityBar, problem, request,
+  showBanner, startCard, verdict,
+} from "./common.js";
+
 let card = null;
 
 // ------------------------------------------------------------------ helpers
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 // six significant digits, no trailing zeros (as Python's "{:.6g}"); the exact value
 // is in the element's title
 function formatNumber(v) {
@@ -21,16 +18,7 @@ function formatNumber(v) {
   if (a !== 0 && (a >= 1e6 || a < 1e-4)) return v.toPrecision(6);
   return String(Number(v.toPrecision(6)));
 }
-// never "0%" or "100%": a softmax is never certain, and rounding should not say it is
-const percent = (p) => (p < 0.0005 ? "<0.1%" : p > 0.9995 ? ">99.9%" : `${(100 * p).toFixed(1)}%`);
-const megabytes = (n) => `${(n / 1e6).toLocaleString(undefined, { maximumFractionDigits: 1 })} MB`;
 const withUnits = (name, units) => (units ? `${name} (${units})` : name);
-
-function showBanner(text) {
-  const banner = $("#banner");
-  banner.textContent = text;
-  banner.hidden = !text;
-}
 
 // ------------------------------------------------------------------ the form
 function renderFields(features) {
@@ -83,21 +71,10 @@ function renderAnswer(row, prediction, elapsed) {
   if (card.task === "classification") {
     const probs = Object.entries(prediction.probabilities).sort((a, b) => b[1] - a[1]);
     const value = el("p", "answer-value");
-    value.append(el("strong", "", prediction.label),
-      el("span", "confidence", ` ${percent(prediction.probabilities[prediction.label])} sure`));
+    value.append(...verdict(prediction.label, prediction.probabilities[prediction.label]));
     box.append(value);
     const bars = el("ol", "bars");
-    probs.slice(0, 5).forEach(([label, p], i) => {
-      const item = el("li", i === 0 ? "bar best" : "bar");
-      item.append(el("span", "bar-label", label));
-      const track = el("span", "bar-track");
-      const fill = el("span", "bar-fill");
-      fill.style.width = `${Math.max(0.5, 100 * p)}%`;
-      track.append(fill);
-      item.append(track, el("span", "bar-value", percent(p)));
-      item.title = `${label}: probability ${p}`;
-      bars.append(item);
-    });
+    probs.slice(0, 5).forEach(([label, p], i) => bars.append(probabilityBar(label, p, i === 0, p)));
     box.append(bars);
   } else {
     const values = Array.isArray(prediction) ? prediction : [prediction];
@@ -124,59 +101,32 @@ async function predict(event) {
   }
   const button = $("#predict");
   button.disabled = true;
-  let response;
-  try {
-    response = await fetch("/api/predict", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ rows: [row] }),
-    });
-  } catch (err) {
-    showBanner("Could not reach the server. Is it still running?");
-    button.disabled = false;
-    return;
-  }
-  let body = null;
-  try { body = await response.json(); } catch (err) { /* not JSON: handled below */ }
+  const { response, body } = await request("/api/predict", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ rows: [row] }),
+  });
   button.disabled = false;
-  if (response.ok && body && body.predictions) {
+  if (response && response.ok && body && body.predictions) {
     renderAnswer(row, body.predictions[0], body.elapsed_ms);
-  } else if (body && body.detail) {
-    showBanner(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail));
   } else {
-    showBanner(`The server answered ${response.status} ${response.statusText}.`);
+    showBanner(problem(response, body));
   }
 }
 
 // ------------------------------------------------------------------ model card
 function renderModel() {
-  const box = $("#model-card");
-  box.replaceChildren();
-  box.append(el("p", "model-name", card.name));
-  const dl = el("dl", "facts");
-  const add = (term, value) => {
-    if (value === null || value === undefined || value === "") return;
-    dl.append(el("dt", "", term), el("dd", "", value));
-  };
+  const { box, add } = startCard(card);
   add("Task", card.task);
   add("Inputs", card.features.map((f) => withUnits(f.name, f.units)).join(", "));
   add("Target", withUnits(card.target.name, card.target.units));
-  const a = card.architecture;
-  add("Layers", a.layer_sizes.join(" → "));
-  add("Activations", `${a.activation} (hidden), ${a.output_activation} (output)`);
-  add("Parameters", a.n_params.toLocaleString());
+  addArchitecture(add, card.architecture);
   add("Training rows", typeof card.training_rows === "number"
     ? card.training_rows.toLocaleString() : "not recorded in the model file");
   add("Training data", card.training_data);
   add("Limits", `${card.limits.max_rows.toLocaleString()} rows, `
     + `${megabytes(card.limits.max_upload_bytes)} per request`);
-  box.append(dl);
-  if (card.class_names) {
-    box.append(el("h3", "", `Classes (${card.class_names.length})`));
-    const chips = el("ul", "chips");
-    card.class_names.forEach((name) => chips.append(el("li", "", name)));
-    box.append(chips);
-  }
+  if (card.class_names) box.append(...classChips(card.class_names));
   box.append(el("h3", "", "Scaling"));
   [["inputs", "Inputs"], ["target", "Target"]].forEach(([key, title]) => {
     const s = card.scaling[key];
