@@ -3,7 +3,7 @@
 // one bad or huge file cannot spoil the others and answers appear as they come.
 // An ES module: the helpers it shares with the values page come from common.js.
 import {
-  $, addArchitecture, classChips, el, megabytes, percent, probabilityBar, problem,
+  $, addArchitecture, classChips, el, frame, megabytes, percent, probabilityBar, problem,
   request, showBanner, startCard, verdict,
 } from "./common.js";
 
@@ -42,16 +42,6 @@ function renderModel(card) {
   limits = card.limits || limits;
   $("#limits").textContent = `${(limits.formats || ["PNG", "JPEG", "GIF", "BMP", "WebP"]).join(", ")}`
     + ` · up to ${megabytes(limits.max_upload_bytes)} each`;
-}
-
-async function loadModel() {
-  try {
-    const response = await fetch("/api/model");
-    if (!response.ok) throw new Error(`the server answered ${response.status}`);
-    renderModel(await response.json());
-  } catch (err) {
-    $("#model-card").replaceChildren(el("p", "error-text", `Could not load the model card: ${err.message}`));
-  }
 }
 
 // ------------------------------------------------------------------ results
@@ -224,4 +214,4 @@ classifyButton.addEventListener("click", () => {
 $("#clear-drawing").addEventListener("click", clearCanvas);
 
 clearCanvas();
-loadModel();
+frame(renderModel);

@@ -1,6 +1,6 @@
 // What the image page (app.js) and the values page (values.js) share, written once:
 // small DOM and number helpers, asking the JSON API and saying what went wrong, and
-// the pieces of the model card that look the same on both.
+// the parts of the page that look the same on both, the model panel and the footer.
 // An ES module that each page's own module imports from: no global names, no build
 // step, and the page's Content-Security-Policy (script-src 'self') allows it.
 
@@ -63,6 +63,31 @@ export function problem(response, body) {
   if (!response) return "Could not reach the server. Is it still running?";
   if (body && body.detail) return typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
   return `The server answered ${response.status} ${response.statusText}.`;
+}
+
+// ------------------------------------------------------------------ the frame
+// The model panel and the footer, the same on both pages. Fills them in and loads the
+// model card, which `render(card)` shows; if it cannot be loaded (or shown) the panel
+// says why.
+export async function frame(render) {
+  const box = el("div");
+  box.id = "model-card";
+  box.append(el("p", "muted", "Loading…"));
+  $("aside.model").append(el("h2", "", "The model"), box);
+  $("footer.foot").append(link("/docs", "API documentation"), " · ", link("/openapi.json", "OpenAPI schema"));
+  try {
+    const response = await fetch("/api/model");
+    if (!response.ok) throw new Error(`the server answered ${response.status}`);
+    render(await response.json());
+  } catch (err) {
+    box.replaceChildren(el("p", "error-text", `Could not load the model card: ${err.message}`));
+  }
+}
+
+function link(href, text) {
+  const a = el("a", "", text);
+  a.href = href;
+  return a;
 }
 
 // ------------------------------------------------------------------ model card

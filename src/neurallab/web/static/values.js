@@ -4,7 +4,7 @@
 // /api/predict, the same JSON API any client uses. An ES module: the helpers it shares
 // with the image page come from common.js.
 import {
-  $, addArchitecture, classChips, el, megabytes, probabilityBar, problem, request,
+  $, addArchitecture, classChips, el, frame, megabytes, probabilityBar, problem, request,
   showBanner, startCard, verdict,
 } from "./common.js";
 
@@ -144,15 +144,9 @@ function renderModel() {
   if (card.source) box.append(el("p", "muted small", card.source));
 }
 
-async function loadModel() {
-  try {
-    const response = await fetch("/api/model");
-    if (!response.ok) throw new Error(`the server answered ${response.status}`);
-    card = await response.json();
-  } catch (err) {
-    $("#model-card").replaceChildren(el("p", "error-text", `Could not load the model card: ${err.message}`));
-    return;
-  }
+// the page made for this model: its title and lede, one field per input, its card
+function showModel(loaded) {
+  card = loaded;
   const inputs = card.features.map((f) => f.name).join(", ");
   $("#title").textContent = `Predict ${card.target.name}`;
   const what = card.task === "classification" ? `the class, ${card.target.name}`
@@ -165,4 +159,4 @@ async function loadModel() {
 }
 
 $("#values-form").addEventListener("submit", predict);
-loadModel();
+frame(showModel);
