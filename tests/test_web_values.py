@@ -401,3 +401,14 @@ def test_lists_nested_too_deeply_are_a_bad_request_not_a_server_error(regressor)
     assert r.json() == {"code": "bad_json", "detail": (
         "The body nests lists or objects too deeply to read; a row is one list or object "
         f"of numbers, like {EXAMPLE}.")}
+
+
+def test_an_integer_longer_than_int_reads_is_too_large_not_a_server_error(regressor):
+    """Python's int() refuses more than 4,300 digits with a ValueError (a 500 before):
+    such an integer is far beyond float64, refused as too large with its row named."""
+    with make_client(create_values_app(regressor, max_upload_bytes=100_000)) as client:
+        r = post(client, '{"rows": [[8, -' + "9" * 5000 + "]]}")
+    assert r.status_code == 422
+    assert r.json() == {"code": "not_finite", "detail": (
+        "rows[0][1] (study) is too large for a 64-bit float (beyond ±1.8e+308); send a "
+        "finite number.")}

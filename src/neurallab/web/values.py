@@ -49,6 +49,16 @@ class _Constant(str):
     error can name it (Python's json reads them as floats, which JSON does not have)."""
 
 
+def _integer(text: str) -> int | float:
+    """A JSON integer: ``int(text)``, or ``±inf`` for one of more than 400 characters.
+
+    Such an integer lies far beyond float64 (whose largest has 309 digits), and
+    ``int()`` refuses a text of more than ``sys.get_int_max_str_digits()`` (4,300)
+    digits with a ValueError; as ``inf`` it is refused as too large, naming its row.
+    """
+    return int(text) if len(text) <= 400 else float(text)
+
+
 def _no_repeats(pairs: list[tuple[str, Any]]) -> dict:
     """A JSON object as a dict, refusing a name given twice (JSON would keep the last)."""
     obj = dict(pairs)
@@ -171,7 +181,8 @@ class ValuesModel:
             for anything else wrong, naming the row and the feature.
         """
         try:
-            data = json.loads(body, parse_constant=_Constant, object_pairs_hook=_no_repeats)
+            data = json.loads(body, parse_constant=_Constant, parse_int=_integer,
+                              object_pairs_hook=_no_repeats)
         except UnicodeDecodeError:
             raise _refuse("bad_json", "The body is not UTF-8 text; send JSON encoded as "
                           "UTF-8.", 400) from None
