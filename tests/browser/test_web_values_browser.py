@@ -113,3 +113,26 @@ def test_screenshot(page, tmp_path):
     page.screenshot(path=str(target), full_page=True)
     with Image.open(target) as shot:
         assert shot.format == "PNG" and shot.width == 1200
+
+
+@pytest.mark.parametrize("x", ["1", "1e11", "66666646666.67", "-3e-3", "1e5"])
+def test_large_and_small_answers_are_shown_as_python_formats_them(browser, x):  # noqa: F811
+    """Past the fixed-point range of ``{:.6g}`` (10⁶ and up, below 10⁻⁴) the page writes
+    an exponent, without trailing zeros: 1.5e-05, not 0.0000150000; 1.5e+06, not
+    1.50000e+6; and 999,999.7 rounds to 1e+06, as Python rounds it."""
+    import neurallab as nl
+
+    net = nl.Network([1, 1], output_activation="identity")
+    net.W[0][...] = 1.5e-5
+    net.b[0][...] = 0.0
+    with running_server(create_values_app(net)) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("#predict:not([disabled])")
+        page.get_by_label("x1").fill(x)
+        page.click("#predict")
+        answer = page.locator("#answer .predicted")
+        answer.wait_for()
+        expected = float(net.predict(np.array([[float(x)]]))[0, 0])
+        assert answer.inner_text() == as_page_formats(expected)
+        page.close()

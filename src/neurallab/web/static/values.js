@@ -12,10 +12,15 @@ let card = null;
 
 // ------------------------------------------------------------------ helpers
 // six significant digits, no trailing zeros (as Python's "{:.6g}"); the exact value
-// is in the element's title
+// is in the element's title. The exponent is that of the value rounded to six digits
+// (999999.7 is 1e+06), written with two digits at least, as Python writes it.
 function formatNumber(v) {
-  const a = Math.abs(v);
-  if (a !== 0 && (a >= 1e6 || a < 1e-4)) return v.toPrecision(6);
+  const [mantissa, exp] = v.toExponential(5).split("e");
+  const e = Number(exp);
+  if (e < -4 || e >= 6) {
+    const digits = mantissa.replace(/\.?0+$/, "");
+    return `${digits}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
+  }
   return String(Number(v.toPrecision(6)));
 }
 const withUnits = (name, units) => (units ? `${name} (${units})` : name);
