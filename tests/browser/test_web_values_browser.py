@@ -115,6 +115,23 @@ def test_screenshot(page, tmp_path):
         assert shot.format == "PNG" and shot.width == 1200
 
 
+
+def shown_answer(browser, net, values: dict[str, str]) -> str:  # noqa: F811
+    """The answer the values page for ``net`` shows after ``values`` are typed in."""
+    with running_server(create_values_app(net)) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("#predict:not([disabled])")
+        for name, text in values.items():
+            page.get_by_label(name).fill(text)
+        page.click("#predict")
+        answer = page.locator("#answer .predicted")
+        answer.wait_for()
+        shown = answer.inner_text()
+        page.close()
+    return shown
+
+
 @pytest.mark.parametrize("x", ["1", "1e11", "66666646666.67", "-3e-3", "1e5"])
 def test_large_and_small_answers_are_shown_as_python_formats_them(browser, x):  # noqa: F811
     """Past the fixed-point range of ``{:.6g}`` (10⁶ and up, below 10⁻⁴) the page writes
@@ -125,14 +142,15 @@ def test_large_and_small_answers_are_shown_as_python_formats_them(browser, x):  
     net = nl.Network([1, 1], output_activation="identity")
     net.W[0][...] = 1.5e-5
     net.b[0][...] = 0.0
-    with running_server(create_values_app(net)) as url:
-        page = browser.new_page()
-        page.goto(url + "/")
-        page.wait_for_selector("#predict:not([disabled])")
-        page.get_by_label("x1").fill(x)
-        page.click("#predict")
-        answer = page.locator("#answer .predicted")
-        answer.wait_for()
-        expected = float(net.predict(np.array([[float(x)]]))[0, 0])
-        assert answer.inner_text() == as_page_formats(expected)
-        page.close()
+    expected = float(net.predict(np.array([[float(x)]]))[0, 0])
+    assert shown_answer(browser, net, {"x1": x}) == as_page_formats(expected)
+
+
+def test_a_feature_named_like_an_object_property_is_sent(browser, regressor):  # noqa: F811
+    """A column may be called __proto__ (or constructor): the page's row keeps it as a
+    value of its own rather than setting the object's prototype, which dropped it."""
+    net = regressor.copy()
+    net.meta["csv"] = {**regressor.meta["csv"], "features": ["__proto__", "constructor"]}
+    expected = float(net.predict(np.array([[8.0, 3.0]]))[0, 0])
+    assert shown_answer(browser, net, {"__proto__": "8", "constructor": "3"}) == \
+        as_page_formats(expected)

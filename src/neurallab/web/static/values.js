@@ -50,7 +50,7 @@ function renderFields(features) {
 
 // the row as {name: number}, or an error naming the first field to fix
 function readRow() {
-  const row = {};
+  const row = Object.create(null);   // no prototype: a field named __proto__ is a value too
   for (const input of $("#fields").querySelectorAll("input")) {
     const text = input.value.trim();
     if (input.validity.badInput || (text !== "" && !Number.isFinite(Number(text)))) {
