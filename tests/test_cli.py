@@ -164,6 +164,21 @@ def test_integer_classes_and_task_override(capsys, tmp_path):
     assert code == 0 and "regression (--task)" in err and nl.load(model).class_names is None
 
 
+def test_integer_classes_of_seven_digits_keep_distinct_names(capsys, tmp_path):
+    """{:g} wrote both 1234567 and 1234568 as 1.23457e+06: two classes of one name,
+    which predict could not tell apart and the web app refused. Each gets its digits."""
+    rows = [[i / 10, 1234567 + (i >= 10)] for i in range(20)]
+    path = table_csv(tmp_path / "ids.csv", ["x", "id"], rows)
+    model = tmp_path / "ids.safetensors"
+    code, _, err = run(capsys, "train", path, "--target", "id", "--out", model, "--quiet")
+    assert code == 0 and "2 distinct integers" in err
+    assert nl.load(model).class_names == ["1234567", "1234568"]
+    code, out, _ = run(capsys, "predict", model, "--values", "0")
+    assert code == 0 and out.splitlines()[0] == "x,id,p(1234567),p(1234568)"
+    code, out, _ = run(capsys, "gradcheck", "--model", model, "--data", path)
+    assert code == 0 and "OK" in out
+
+
 def test_train_options_reach_the_network(capsys, scores, tmp_path):
     train, _, _ = scores
     model = tmp_path / "m.safetensors"

@@ -173,12 +173,22 @@ def infer_task(table: CSVTable, target: str) -> tuple[str, str]:
     return "regression", f"column {target!r} holds numbers"
 
 
+def _class_name(value: float) -> str:
+    """A numeric class's name: ``{:g}`` (``3``, ``0.5``), with more digits where six do
+    not tell the value apart (``{:g}`` names the classes 1234567 and 1234568 alike)."""
+    for digits in range(6, 17):
+        name = f"{value:.{digits}g}"
+        if float(name) == value:
+            return name
+    return f"{value:.17g}"
+
+
 def _class_labels(table: CSVTable, target: str) -> tuple[np.ndarray, list[str]]:
     """Integer labels ``(n,)`` and class names; numeric classes sorted by value."""
     if table.is_numeric(target):
         values = table.numeric([target])[:, 0]
         distinct = np.unique(values)
-        names = [f"{v:g}" for v in distinct]
+        names = [_class_name(v) for v in distinct]
         return np.searchsorted(distinct, values), names
     cells = table.column(target)
     for i, c in enumerate(cells):
@@ -410,7 +420,7 @@ def _gradcheck_problem(args):
         names = net.class_names or []
         index = {c: k for k, c in enumerate(names)}
         if table.is_numeric(target):
-            cells = [f"{v:g}" for v in table.numeric([target])[:n, 0]]
+            cells = [_class_name(v) for v in table.numeric([target])[:n, 0]]
         else:
             cells = table.column(target)[:n]
         unknown = sorted({c for c in cells if c not in index})
