@@ -142,6 +142,20 @@ def test_the_three_ways_agree_on_any_text(tmp_path_factory, text, header):
     _same_every_way(path)
 
 
+# characters the three ways could treat apart: whitespace that str.strip and NumPy's
+# number parser remove but the csv module keeps (\x0b \x0c \x1c \x85 \u2028 \xa0), line
+# breaks of str.splitlines that are not the csv module's, a BOM inside the file, "_"
+# (float() reads 1_0, NumPy does not), "#" (not a comment here); other separators and a
+# header with a BOM and a lone CR
+@given(st.text(alphabet='01.,;\t "\n\r-e_x#\x0b\x0c\x1c\x85\u2028\xa0\ufeff', max_size=50),
+       st.sampled_from(["a,b\n", "a;b\n", "a\tb\n", "a\n", "\ufeffa,b\r", ""]))
+def test_the_three_ways_agree_on_whitespace_and_breaks_of_every_kind(tmp_path_factory, text,
+                                                                     header):
+    path = tmp_path_factory.mktemp("csv") / "t.csv"
+    path.write_bytes((header + text).encode("utf-8"))
+    _same_every_way(path)
+
+
 def test_a_table_of_numbers_goes_the_first_way_and_finds_its_lines_when_asked(tmp_path):
     path = _write(tmp_path, "\nx,y\n1,2\n\n3,4\n5,6\n\n\n")
     table = read_csv(path)
