@@ -98,6 +98,13 @@ def test_a_stalled_upload_is_refused_after_the_timeout():
     assert len(read(body, 1000, 10_000, timeout=5, pause=0.01)) == 1  # in time: read
 
 
+def test_the_timeout_message_says_one_second_in_the_singular():
+    from neurallab.web.uploads import too_slow
+
+    assert "within 1 second. " in str(too_slow(1))
+    assert "within 2.5 seconds. " in str(too_slow(2.5))
+
+
 def test_unnamed_file_gets_a_name_for_messages():
     body = body_of([("", b"abc")]).replace(b'; filename=""', b"")
     (upload,) = read(body, 64, 10_000)

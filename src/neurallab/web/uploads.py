@@ -95,7 +95,8 @@ def too_many_files(max_files: int) -> UploadError:
 def too_slow(timeout: float, what: str = "images") -> UploadError:
     return UploadError(
         408, "upload_timeout",
-        f"The upload did not arrive within {timeout:g} seconds. {_REMEDIES[what][1]}",
+        f"The upload did not arrive within {timeout:g} second{'' if timeout == 1 else 's'}. "
+        f"{_REMEDIES[what][1]}",
         body_unread=True,
     )
 
