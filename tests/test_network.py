@@ -357,3 +357,26 @@ def test_summary_and_repr():
     # one of a kind is singular: a regression network's output layer
     assert "layer 2: 3 -> 1  sigmoid  (3 weights, 1 bias)" in nl.Network([2, 3, 1]).summary()
     assert "layer 1: 1 -> 1  sigmoid  (1 weight, 1 bias)" in nl.Network([1, 1]).summary()
+
+
+@pytest.mark.parametrize("dtype, value, limit", [("float32", 1e39, "±3.4e+38"),
+                                                 ("float64", 1e308, "±1.8e+308")])
+def test_predict_refuses_finite_inputs_the_scaling_takes_out_of_range(dtype, value, limit):
+    """A finite raw value can leave the network's float range once scaled, (x − offset) /
+    scale: a clear error naming the value, not a silent prediction with overflow warnings."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X, y = 1e-3 * rng.normal(size=(20, 2)), rng.normal(size=(20, 1))
+    net = nl.Network([2, 3, 1], activation="tanh", output_activation="identity", dtype=dtype,
+                     input_scaler="standard", seed=0)
+    net.fit(X, y, loss="mse", optimizer="lbfgs", epochs=5, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(nl.InputError) as err:
+            net.predict([[0.0, 0.0], [value, 1.0]])
+        msg = str(err.value)
+        assert msg.startswith(f"X holds {value:.3g} at index (1, 0), which the input scaling "
+                              "(x − offset) / scale takes to ")
+        assert f"beyond the range of {dtype} ({limit}); pass values of the size" in msg
+        assert np.isfinite(net.predict([[1e-3, 2e-3]])).all()

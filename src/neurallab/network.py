@@ -583,10 +583,22 @@ class Network:
         X = as_float_array(X, "X", np.float64 if self.input_scaler else self.dtype,
                            allow_1d=False)
         check_n_features(X, self.n_inputs)
-        if self.input_scaler is not None and self.input_scaler.fitted:
-            self.input_scaler._check_columns(X.shape[1])
-            X = self.input_scaler._apply(X)   # X is checked as finite just above
-        return np.ascontiguousarray(X, dtype=self.dtype)
+        if self.input_scaler is None or not self.input_scaler.fitted:
+            return np.ascontiguousarray(X, dtype=self.dtype)
+        self.input_scaler._check_columns(X.shape[1])
+        with np.errstate(over="ignore", invalid="ignore"):   # reported just below
+            scaled = self.input_scaler._apply(X)   # X is checked as finite just above
+            out = np.ascontiguousarray(scaled, dtype=self.dtype)
+        if not np.isfinite(out).all():
+            # finite raw values that the scaling takes beyond the network's float range
+            i = tuple(np.argwhere(~np.isfinite(out))[0].tolist())
+            raise InputError(
+                f"X holds {X[i]:.3g} at index {i}, which the input scaling "
+                f"(x − offset) / scale takes to {scaled[i]:.3g}, beyond the range of "
+                f"{self.dtype} (±{np.finfo(self.dtype).max:.3g}); pass values of the size "
+                "the model was trained on" + (", or use a float64 network"
+                                              if self.dtype != np.float64 else ""))
+        return out
 
     def predict_raw(self, X) -> np.ndarray:
         """Network outputs for raw-unit ``X``, with the output scaling undone."""
