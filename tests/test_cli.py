@@ -202,7 +202,7 @@ def test_info_describes_the_model(capsys, scores, tmp_path):
     assert code == 0
     assert "neurallab model, format version 1" in out
     assert "Network 2-3-1  (13 parameters, float64)" in out
-    assert "task: regression; inputs: sleep, study; target: score" in out
+    assert "task: regression; inputs: sleep, study; target: score; trained on 48 rows" in out
     assert "input scaling: standard (scale [" in out
 
 

@@ -476,8 +476,10 @@ def cmd_info(args) -> int:
     print(net.summary())
     csv_meta = net.meta.get("csv") or {}
     if csv_meta:
+        trained_on = (f"; trained on {count(csv_meta['n_train'], 'row')}"
+                      if isinstance(csv_meta.get("n_train"), int) else "")
         print(f"  task: {csv_meta.get('task')}; inputs: {', '.join(csv_meta['features'])}; "
-              f"target: {csv_meta.get('target')}")
+              f"target: {csv_meta.get('target')}{trained_on}")
     if net.class_names:
         print(f"  classes ({len(net.class_names)}): {', '.join(net.class_names)}")
     for name, s in (("input scaling", net.input_scaler), ("output scaling", net.output_scaler)):
