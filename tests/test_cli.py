@@ -206,6 +206,35 @@ def test_info_describes_the_model(capsys, scores, tmp_path):
     assert "input scaling: standard (scale [" in out
 
 
+def test_units_are_stored_and_shown(capsys, scores, tmp_path):
+    train, _, _ = scores
+    model = tmp_path / "m.safetensors"
+    code, _, err = run(capsys, "train", train, "--target", "score", "--out", model, "--quiet",
+                       "--units", "sleep=hours, score = points")
+    assert code == 0, err
+    assert nl.load(model).meta["csv"]["units"] == {"sleep": "hours", "score": "points"}
+    _, out, _ = run(capsys, "info", model)
+    assert "inputs: sleep (hours), study; target: score (points); trained on 48 rows" in out
+
+
+@pytest.mark.parametrize("units, message", [
+    ("sleep", "--units needs COLUMN=UNIT pairs separated by commas, e.g. sleep=hours; "
+              "got 'sleep'"),
+    ("sleep=", "--units needs COLUMN=UNIT pairs separated by commas, e.g. sleep=hours; "
+               "got 'sleep='"),
+    ("age=years", "--units names 'age', which the model does not use; its columns are "
+                  "sleep, study, score"),
+    ("sleep=h,sleep=hours", "--units gives 'sleep' twice; give each column once"),
+])
+def test_bad_units_are_named_and_nothing_is_trained(capsys, scores, tmp_path, units, message):
+    train, _, _ = scores
+    model = tmp_path / "m.safetensors"
+    code, _, err = run(capsys, "train", train, "--target", "score", "--out", model, "--quiet",
+                       "--units", units)
+    assert code == 2 and not model.exists()
+    assert err.strip() == f"neurallab train: error: {message}"
+
+
 # ---------------------------------------------------------------------------- gradcheck
 def test_gradcheck_default_is_the_tutorial_network(capsys):
     from neurallab.tutorial import DEFAULT_SEED

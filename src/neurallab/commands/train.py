@@ -61,6 +61,9 @@ def register(sub) -> None:
                    "(.safetensors)")
     p.add_argument("--features", help="comma-separated input columns (default: all but the "
                    "target)")
+    p.add_argument("--units", metavar="COLUMN=UNIT,...",
+                   help="units of the columns, stored in the model and shown by info and the "
+                        "web page, e.g. sleep=hours,study=hours,score=points")
     p.add_argument("--task", choices=("auto", "regression", "classification"), default="auto",
                    help="default: auto (from the target column)")
     p.add_argument("--hidden", default="3", help="hidden layer sizes, e.g. 3 or 16,8; 0 for "
@@ -249,6 +252,7 @@ def cmd_train(args) -> int:
                        "column once")
     if not features:
         raise CLIError(f"{args.data} has no input columns besides the target {args.target!r}")
+    units = _parse_units(args.units, [*features, args.target])
     X = table.numeric(features)
     task, reason = (args.task, "--task") if args.task != "auto" else \
         infer_task(table, args.target)
@@ -277,7 +281,7 @@ def cmd_train(args) -> int:
         loss = "mse"
     train_idx, val_idx = _split(X.shape[0], args.val_split, args.seed)
     net.meta["csv"] = {"features": features, "target": args.target, "task": task,
-                       "n_train": int(train_idx.size)}
+                       "n_train": int(train_idx.size), **({"units": units} if units else {})}
     validation = (X[val_idx], y[val_idx]) if val_idx.size else None
     print(f"{task} ({reason}): {count(len(features), 'input')} ({', '.join(features)}) -> "
           f"{args.target}; {count(train_idx.size, 'training row')}, "
@@ -323,6 +327,25 @@ _FULL = ("bfgs", "lbfgs", "cg", "newton-cg", "lm")
 
 
 # ---------------------------------------------------------------------------- predict
+def _parse_units(text: str | None, columns: list[str]) -> dict[str, str]:
+    """``--units sleep=hours,score=points`` as ``{column: unit}``, for columns the model uses."""
+    units: dict[str, str] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, eq, unit = (part.strip() for part in item.partition("="))
+        if not eq or not name or not unit:
+            raise CLIError(f"--units needs COLUMN=UNIT pairs separated by commas, e.g. "
+                           f"{columns[0]}=hours; got {item.strip()!r}")
+        if name not in columns:
+            raise CLIError(f"--units names {name!r}, which the model does not use; its "
+                           f"columns are {', '.join(columns)}")
+        if name in units:
+            raise CLIError(f"--units gives {name!r} twice; give each column once")
+        units[name] = unit
+    return units
+
+
 def _values_rows(values: list[str], n_inputs: int) -> np.ndarray:
     rows = []
     for text in values:
@@ -478,8 +501,14 @@ def cmd_info(args) -> int:
     if csv_meta:
         trained_on = (f"; trained on {count(csv_meta['n_train'], 'row')}"
                       if isinstance(csv_meta.get("n_train"), int) else "")
-        print(f"  task: {csv_meta.get('task')}; inputs: {', '.join(csv_meta['features'])}; "
-              f"target: {csv_meta.get('target')}{trained_on}")
+        units = csv_meta.get("units") if isinstance(csv_meta.get("units"), dict) else {}
+
+        def named(col):
+            return f"{col} ({units[col]})" if col in units else col
+
+        print(f"  task: {csv_meta.get('task')}; inputs: "
+              f"{', '.join(map(named, csv_meta['features']))}; "
+              f"target: {named(csv_meta.get('target'))}{trained_on}")
     if net.class_names:
         print(f"  classes ({len(net.class_names)}): {', '.join(net.class_names)}")
     for name, s in (("input scaling", net.input_scaler), ("output scaling", net.output_scaler)):
