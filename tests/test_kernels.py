@@ -112,3 +112,39 @@ def test_the_fused_loss_is_finite_for_huge_logits():
     assert value == pytest.approx(2e30, rel=1e-6)     # −log_softmax of the wrong class
     assert correct == 1
     np.testing.assert_array_equal(yhat, [[1, 0, 0], [0, 1, 0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fused_bias_relu_is_numpys_bias_then_maximum_bit_for_bit(dtype):
+    """z ← max(z + b, 0) in one pass: the same bits as ``np.maximum(z + b, 0)`` — NaN
+    kept, −0 made +0, −∞ made 0 — and the flag says whether every z + b was finite."""
+    bias_relu = _kernels.kernel("bias_relu")
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((300, 70)).astype(dtype)
+    b = rng.standard_normal(70).astype(dtype)
+    z[0, :4] = [-0.0, 0.0, 1.5, -1.5]
+    b[:4] = [-0.0, -0.0, -1.5, 1.5]          # −0 + −0 = −0; 1.5 − 1.5 = +0
+    expected = np.maximum(z + b, 0, dtype=dtype)
+    got = z.copy()
+    assert bias_relu(got, b) is True
+    assert got.tobytes() == expected.tobytes()
+    for bad in (np.nan, np.inf, -np.inf):
+        zb = z.copy()
+        zb[200, 9] = bad
+        expected = np.maximum(zb + b, 0, dtype=dtype)
+        assert bias_relu(zb, b) is False
+        assert zb.tobytes() == expected.tobytes()
+
+
+def test_prediction_with_the_fused_layers_equals_numpys_bit_for_bit(numpy_only):
+    """A 784-256-128-10 ReLU classifier on 5,000 rows (three chunks): the compiled
+    bias + ReLU gives the same probabilities, bit for bit, as NumPy's path."""
+    import neurallab as nl
+
+    net = nl.Network([784, 256, 128, 10], activation="relu", output_activation="softmax",
+                     dtype="float32", init="xavier", seed=0)
+    net.b[0][...] = np.linspace(-0.5, 0.5, 256)
+    X = np.random.default_rng(0).random((5000, 784)).astype(np.float32)
+    fused = net.predict_proba(X)
+    numpy_only()
+    assert net.predict_proba(X).tobytes() == fused.tobytes()

@@ -380,3 +380,46 @@ def test_predict_refuses_finite_inputs_the_scaling_takes_out_of_range(dtype, val
                               "(x − offset) / scale takes to ")
         assert f"beyond the range of {dtype} ({limit}); pass values of the size" in msg
         assert np.isfinite(net.predict([[1e-3, 2e-3]])).all()
+
+
+@pytest.mark.parametrize("rows", [3, 5000])   # below and above Z_CHECK_MIN_ROWS
+@pytest.mark.parametrize("where, values", [
+    ((0, 0), [np.nan]), ((4500, 3), [np.nan]), ((2048, 0), [-np.inf]),
+    ((2, 700), [np.inf, -np.inf]),   # +∞ and −∞ in one row: their sum is NaN
+    ((1, 5), [np.inf]),              # a column whose weights are all zero: ∞·0 = NaN
+])
+def test_predict_names_the_first_nan_or_infinity_wherever_it_is(rows, where, values):
+    """Large batches are scanned through the first layer's output instead of the input:
+    the same error, naming the same first bad value, and no NumPy warnings before it."""
+    import warnings
+
+    if where[0] >= rows:
+        pytest.skip("that row is not in this batch")
+    net = nl.Network([784, 32, 10], activation="relu", output_activation="softmax",
+                     dtype="float32", seed=0)
+    net.W[0][5, :] = 0
+    X = np.random.default_rng(0).random((rows, 784)).astype(np.float32)
+    clean = net.predict_proba(X)
+    for k, v in enumerate(values):
+        X[where[0], where[1] + k] = v
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for method in (net.predict_proba, net.predict):
+            with pytest.raises(nl.InputError) as err:
+                method(X)
+            assert str(err.value) == (
+                f"X contains NaN or infinite values (first at index {where}); remove or "
+                "impute them before training or predicting")
+    X[where[0], where[1]:where[1] + len(values)] = 0.5
+    ok = net.predict_proba(X)
+    assert np.array_equal(np.delete(ok, where[0], 0), np.delete(clean, where[0], 0))
+
+
+def test_predict_on_a_large_batch_names_a_value_beyond_float32():
+    net = nl.Network([20, 8, 3], activation="relu", output_activation="softmax",
+                     dtype="float32", seed=0)
+    X = np.random.default_rng(1).random((1000, 20))
+    X[700, 4] = 1e39
+    with pytest.raises(nl.InputError, match=r"X holds 1e\+39 at index \(700, 4\), beyond the "
+                                            r"range of float32"):
+        net.predict(X)

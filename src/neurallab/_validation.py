@@ -13,9 +13,15 @@ from .errors import InputError, InputTypeError
 
 
 def as_float_array(
-    value, name: str, dtype, *, ndim: int | None = 2, allow_1d: bool = False
+    value, name: str, dtype, *, ndim: int | None = 2, allow_1d: bool = False,
+    finite: bool = True,
 ) -> np.ndarray:
-    """Convert ``value`` to a finite, non-empty float array of ``dtype``."""
+    """Convert ``value`` to a finite, non-empty float array of ``dtype``.
+
+    ``finite=False`` leaves out the scan for NaN, infinity and values beyond ``dtype``'s
+    range, for a caller that checks the result another way (and calls this again, with
+    the scan, to name the problem).
+    """
     if isinstance(value, (str, bytes)):
         raise InputTypeError(f"{name} must be a numeric array, got a string {value[:40]!r}")
     try:
@@ -42,7 +48,7 @@ def as_float_array(
     source = arr
     with np.errstate(over="ignore"):  # an overflow to float32 is reported just below
         arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(arr).all():
+    if finite and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         if source.dtype.kind in "biu" or np.isfinite(source[tuple(bad)]):
             limit = np.finfo(arr.dtype).max

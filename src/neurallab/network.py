@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _kernels
 from ._validation import (
     as_float_array,
     as_targets,
@@ -43,7 +45,7 @@ from ._validation import (
     check_same_rows,
     check_seed,
 )
-from .activations import LeakyReLU, get_activation
+from .activations import LeakyReLU, ReLU, get_activation
 from .errors import InputError, InputTypeError
 from .losses import Loss, get_loss
 from .preprocessing import Scaler, get_scaler
@@ -57,6 +59,9 @@ DTYPES = ("float64", "float32")
 #: images, 784-256-128-10 float32: 27.1 ms in chunks of 2,048 or 4,096 rows, 27.9 ms
 #: in one piece)
 PREDICT_CHUNK = 2048
+#: from this many rows, prediction scans the first layer's output for NaN and infinity
+#: instead of the input (see ``Network._forward_chunked``); below it, the input
+Z_CHECK_MIN_ROWS = 256
 
 
 @dataclass
@@ -348,24 +353,50 @@ class Network:
                 inputs.append(a)
         return Cache(inputs, zs, acts, masks)
 
-    def _forward_chunked(self, X: np.ndarray) -> np.ndarray:
+    def _forward_chunked(self, X: np.ndarray, recheck=None) -> np.ndarray:
         """The output ``yhat`` for validated ``X``, shape ``(n_samples, n_outputs)``.
 
         The prediction path: no cache for a backward pass (each layer's ``z``
         becomes its ``a`` in place where the activation allows it, and only the
         current layer's array is alive), in chunks of :data:`PREDICT_CHUNK` rows.
+
+        ``recheck``: for ``X`` not yet scanned for NaN and infinity, the full check to
+        call (it raises, naming the first bad value) when a chunk's first-layer ``z``
+        is not finite. Why that is enough: under IEEE arithmetic a NaN or infinity
+        in a row of ``X`` leaves its row of ``z = X @ W + b`` non-finite (NaN·0 and
+        ∞·0 are NaN), and ``z`` has a third of ``X``'s columns here and is still in
+        cache — scanning it costs 0.4 ms on 10,000 images against 2.3 ms for ``X``.
         """
         n = X.shape[0]
         out = None if n <= PREDICT_CHUNK else np.empty((n, self.n_outputs), dtype=self.dtype)
         last = self.n_layers - 1
+        # hidden ReLU layers with biases on many rows: bias, ReLU (and the scan) in one
+        # compiled pass, the same numbers as NumPy's three (neurallab._kernels)
+        fused = (_kernels.kernel("bias_relu")
+                 if type(self.activation) is ReLU and self.bias and last > 0
+                 and min(n, PREDICT_CHUNK) * min(self.layer_sizes[1:-1]) >= _kernels.MIN_SIZE
+                 else None)
         for s in range(0, max(n, 1), PREDICT_CHUNK):
             a = X[s:s + PREDICT_CHUNK]
             for l, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
-                z = a @ W
-                if b is not None:
-                    z += b
-                f = self.output_activation if l == last else self.activation
-                a = f.forward(z, out=z if f.in_place else None)
+                check = l == 0 and recheck is not None
+                one_pass = fused is not None and l != last
+                with np.errstate(invalid="ignore", over="ignore") if check else nullcontext():
+                    z = a @ W   # (warnings for a bad X would come before its error)
+                    if one_pass:
+                        finite = fused(z, b)   # z ← ReLU(z + b) in place
+                    else:
+                        if b is not None:
+                            z += b
+                        finite = not check or bool(np.isfinite(z).all())
+                if check and not finite:
+                    recheck()       # raises if X holds NaN, infinity or out-of-range values;
+                    recheck = None  # else finite inputs overflowed: answered as before
+                if one_pass:
+                    a = z
+                else:
+                    f = self.output_activation if l == last else self.activation
+                    a = f.forward(z, out=z if f.in_place else None)
             if out is None:
                 return a
             out[s:s + PREDICT_CHUNK] = a
@@ -579,6 +610,26 @@ class Network:
     def is_classifier(self) -> bool:
         return self.loss is not None and get_loss(self.loss).classification
 
+    def _outputs(self, X) -> np.ndarray:
+        """The network's outputs for raw-unit ``X``, before any output scaling.
+
+        Without an input scaler ``X`` is not scanned for NaN and infinity up front:
+        :meth:`_forward_chunked` scans the first layer's smaller output instead.
+        """
+        if self.input_scaler is not None and self.input_scaler.fitted:
+            return self._forward_chunked(self._scaled_inputs(X))
+        arr = as_float_array(X, "X", self.dtype, allow_1d=False, finite=False)
+        check_n_features(arr, self.n_inputs)
+
+        def recheck():   # the full check, which names what is wrong
+            as_float_array(X, "X", self.dtype, allow_1d=False)
+
+        if arr.shape[0] < Z_CHECK_MIN_ROWS:   # a few rows: scanning X costs nothing
+            if not np.isfinite(arr).all():
+                recheck()
+            return self._forward_chunked(arr)
+        return self._forward_chunked(arr, recheck=recheck)
+
     def _scaled_inputs(self, X) -> np.ndarray:
         X = as_float_array(X, "X", np.float64 if self.input_scaler else self.dtype,
                            allow_1d=False)
@@ -602,7 +653,7 @@ class Network:
 
     def predict_raw(self, X) -> np.ndarray:
         """Network outputs for raw-unit ``X``, with the output scaling undone."""
-        yhat = self._forward_chunked(self._scaled_inputs(X))
+        yhat = self._outputs(X)
         if self.output_scaler is not None and self.output_scaler.fitted:
             yhat = self.output_scaler.inverse_transform(yhat)
         return yhat
@@ -633,7 +684,7 @@ class Network:
                 f"predict_proba needs a softmax or sigmoid output layer; this network's "
                 f"output activation is {self.output_activation.name!r}; use predict()"
             )
-        p = self._forward_chunked(self._scaled_inputs(X))
+        p = self._outputs(X)
         if self.n_outputs == 1:
             return np.hstack([1 - p, p])
         return p
