@@ -631,11 +631,9 @@ class Network:
         return self._forward_chunked(arr, recheck=recheck)
 
     def _scaled_inputs(self, X) -> np.ndarray:
-        X = as_float_array(X, "X", np.float64 if self.input_scaler else self.dtype,
-                           allow_1d=False)
+        """Raw-unit ``X`` through the fitted input scaler, checked, in the network's dtype."""
+        X = as_float_array(X, "X", np.float64, allow_1d=False)
         check_n_features(X, self.n_inputs)
-        if self.input_scaler is None or not self.input_scaler.fitted:
-            return np.ascontiguousarray(X, dtype=self.dtype)
         self.input_scaler._check_columns(X.shape[1])
         with np.errstate(over="ignore", invalid="ignore"):   # reported just below
             scaled = self.input_scaler._apply(X)   # X is checked as finite just above
