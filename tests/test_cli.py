@@ -656,3 +656,13 @@ def test_broken_pipe_is_not_an_error(tmp_path):
     out = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True)
     assert out.stdout.count("\n") == 1
     assert "Broken pipe" not in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("name", ["feature_names", "target_name", "prediction_table"])
+def test_the_table_helpers_refuse_what_is_not_a_network(name):
+    from neurallab import tables
+
+    args = ("model.safetensors",) + ((np.zeros((1, 2)),) if name == "prediction_table" else ())
+    with pytest.raises(nl.InputTypeError, match="net must be a neurallab Network, got str; "
+                                                r"load a model file with neurallab.load\(path\)"):
+        getattr(tables, name)(*args)

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputTypeError
 from .network import Network
 
 __all__ = ["feature_names", "target_name", "prediction_table"]
 
 
+def _csv_meta(net: Network) -> dict:
+    if not isinstance(net, Network):
+        raise InputTypeError(f"net must be a neurallab Network, got {type(net).__name__}; "
+                             "load a model file with neurallab.load(path)")
+    return net.meta.get("csv") or {}
+
+
 def feature_names(net: Network) -> list[str]:
     """The model's input columns as ``neurallab train`` recorded them, else ``x1, x2, ...``."""
-    names = (net.meta.get("csv") or {}).get("features")
+    names = _csv_meta(net).get("features")
     if names and len(names) == net.n_inputs:
         return list(names)
     return [f"x{i + 1}" for i in range(net.n_inputs)]
@@ -25,7 +33,7 @@ def feature_names(net: Network) -> list[str]:
 
 def target_name(net: Network) -> str:
     """The model's target column as recorded, else ``prediction``."""
-    return (net.meta.get("csv") or {}).get("target") or "prediction"
+    return _csv_meta(net).get("target") or "prediction"
 
 
 def prediction_table(net: Network, X: np.ndarray) -> tuple[list[str], list[list]]:
